@@ -1,0 +1,89 @@
+"""What every torch-backed estimator of the package shares: devices, seeds, tensors, pickling."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from ._core.training import resolve_device
+
+TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def seed_from(random_state) -> int:
+    """An int seed from ``random_state`` without touching numpy's global RNG.
+
+    ``None`` draws fresh entropy from the operating system (so fits vary, as
+    sklearn's ``None`` means, while the global state stays as the caller left it).
+    """
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0])
+    if isinstance(random_state, np.random.RandomState | np.random.Generator):
+        return int(random_state.integers(2**31) if hasattr(random_state, "integers")
+                   else random_state.randint(2**31))
+    return int(random_state)
+
+
+class TorchEstimatorMixin:
+    """Device and dtype resolution, conversions, chunked prediction and CPU-safe pickling.
+
+    Subclasses list their fitted torch objects (each with a ``to(device)``
+    method) in ``_torch_attributes``.
+    """
+
+    _torch_attributes: tuple[str, ...] = ()
+    predict_chunk_size: int = 65536
+
+    def _resolve_device(self) -> torch.device:
+        return resolve_device(self.device)
+
+    @property
+    def _torch_dtype(self) -> torch.dtype:
+        return TORCH_DTYPES[self.dtype]
+
+    def _tensor(self, X: np.ndarray) -> torch.Tensor:
+        # Shares memory with X when it can (the core never writes to its inputs);
+        # torch takes neither negative strides nor, without a warning, read-only memory.
+        array = np.ascontiguousarray(X, dtype=np.dtype(self.dtype))
+        if not array.flags.writeable:
+            array = array.copy()
+        return torch.from_numpy(array).to(self.device_)
+
+    def _map_rows(self, fn: Callable[[torch.Tensor], torch.Tensor], X: np.ndarray) -> np.ndarray:
+        """``fn`` applied to chunks of rows, so that memory stays flat in the number of rows."""
+        out = []
+        for start in range(0, X.shape[0], self.predict_chunk_size):
+            chunk = self._tensor(X[start : start + self.predict_chunk_size])
+            out.append(fn(chunk).detach().cpu().numpy().astype(np.float64, copy=False))
+        return np.concatenate(out) if out else np.empty((0,))
+
+    def __getstate__(self):
+        # Copy: BaseEstimator.__getstate__ returns the live __dict__, and moving
+        # the live networks to the CPU would change the fitted estimator.
+        state = dict(super().__getstate__())
+        for name in self._torch_attributes:
+            if name in state:
+                state[name] = copy.deepcopy(state[name]).to(torch.device("cpu"))
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if not any(name in self.__dict__ for name in self._torch_attributes):
+            return
+        fitted_on = torch.device(self.__dict__.get("device_", "cpu"))
+        if fitted_on.type == "cuda" and not torch.cuda.is_available():
+            warnings.warn(
+                f"This model was fitted on {fitted_on} but CUDA is not available here: "
+                "it is loaded on the CPU.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            fitted_on = torch.device("cpu")
+        self.device_ = fitted_on
+        for name in self._torch_attributes:
+            if name in self.__dict__:
+                self.__dict__[name] = self.__dict__[name].to(fitted_on)

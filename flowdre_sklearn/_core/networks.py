@@ -1,0 +1,125 @@
+"""The three networks of the method: velocity field, classifier and time-score net.
+
+All of them are plain ``torch.nn.Module`` objects working on tensors of shape
+``(n, d)``; time is either a scalar tensor (the ODE solver's current time, shared
+by every row) or a column ``(n, 1)`` of per-row times (quadrature nodes of the
+telescopic density-ratio estimator, evaluated in one batched call).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+ACTIVATIONS = {
+    "silu": nn.SiLU,
+    "softplus": lambda: nn.Softplus(beta=20.0),
+    "tanh": nn.Tanh,
+    "elu": nn.ELU,
+}
+
+
+def _activation(name: str) -> nn.Module:
+    try:
+        return ACTIVATIONS[name]()
+    except KeyError:  # pragma: no cover - validated by the estimators
+        raise ValueError(
+            f"unknown activation {name!r}; choose from {sorted(ACTIVATIONS)}"
+        ) from None
+
+
+class ConcatSquashLinear(nn.Module):
+    """Affine layer whose output is gated and shifted by time.
+
+    ``h -> (W h + b) * sigmoid(a t + a0) + c t``, the layer of FFJORD and of the
+    Q-flow reference code. Cheap (two extra vectors) and smooth in ``t``, which
+    the ODE solver and the time quadrature both need.
+    """
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+        self.gate = nn.Linear(1, out_features)
+        self.shift = nn.Linear(1, out_features, bias=False)
+
+    def forward(self, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        t = t.reshape(-1, 1).to(h.dtype)
+        return self.linear(h) * torch.sigmoid(self.gate(t)) + self.shift(t)
+
+
+class TimeConditionedMLP(nn.Module):
+    """MLP ``(x, t) -> y`` made of concat-squash layers.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Sizes of ``x`` and of the output.
+    hidden : sequence of int
+        Widths of the hidden layers.
+    activation : str
+        Name of the activation between layers.
+    zero_last : bool
+        Start the last layer at zero, so that the network is initially the
+        zero function (a velocity field that does not move anything).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        hidden: Sequence[int],
+        activation: str = "silu",
+        zero_last: bool = False,
+    ) -> None:
+        super().__init__()
+        sizes = [in_features, *hidden, out_features]
+        self.layers = nn.ModuleList(ConcatSquashLinear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.activations = nn.ModuleList(_activation(activation) for _ in hidden)
+        if zero_last:
+            last = self.layers[-1]
+            nn.init.zeros_(last.linear.weight)
+            nn.init.zeros_(last.linear.bias)
+            nn.init.zeros_(last.shift.weight)
+
+    def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        h = x
+        for layer, act in zip(self.layers[:-1], self.activations):
+            h = act(layer(t, h))
+        return self.layers[-1](t, h)
+
+
+class VelocityField(TimeConditionedMLP):
+    """Velocity ``v(x, t)`` of the flow; ``forward(t, x)`` is torchdiffeq's signature."""
+
+    def __init__(self, dim: int, hidden: Sequence[int], activation: str = "silu") -> None:
+        super().__init__(dim, dim, hidden, activation)
+
+
+class TimeScoreNet(TimeConditionedMLP):
+    """Time score ``r(x, t)``, a model of ``d/dt log p_t(x)``; returns shape ``(n,)``."""
+
+    def __init__(self, dim: int, hidden: Sequence[int], activation: str = "silu") -> None:
+        # Starting at r = 0 means every interval logit starts at 0 (chance), the
+        # right prior for a classifier and a stable start for the sum over time.
+        super().__init__(dim, 1, hidden, activation, zero_last=True)
+
+    def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(t, x).squeeze(-1)
+
+
+class Classifier(nn.Module):
+    """Logistic classifier ``c(x)``; returns logits of shape ``(n,)``."""
+
+    def __init__(self, dim: int, hidden: Sequence[int], activation: str = "silu") -> None:
+        super().__init__()
+        sizes = [dim, *hidden]
+        layers: list[nn.Module] = []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            layers += [nn.Linear(a, b), _activation(activation)]
+        layers.append(nn.Linear(sizes[-1], 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(-1)

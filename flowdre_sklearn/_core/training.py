@@ -1,0 +1,82 @@
+"""Pieces shared by every training loop: devices, seeding, batches, progress."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import time
+from collections.abc import Iterator
+
+import torch
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` means CUDA when available, else CPU; anything else is passed to torch."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={str(device)!r} was requested but CUDA is not available")
+    return device
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[torch.Generator]:
+    """Run a block with torch's RNG seeded, restoring the caller's RNG state after.
+
+    Network initialisation draws from torch's global generator; forking it keeps
+    the caller's global state untouched while making the fit reproducible. The
+    yielded generator drives every other draw of the block (batches, noise).
+    """
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        generator = torch.Generator(device=device)
+        generator.manual_seed(seed)
+        yield generator
+
+
+def draw_rows(
+    n: int, size: int, generator: torch.Generator, device: torch.device
+) -> torch.Tensor:
+    """Indices of ``size`` rows drawn without replacement when possible."""
+    if size <= n:
+        return torch.randperm(n, generator=generator, device=device)[:size]
+    return torch.randint(n, (size,), generator=generator, device=device)
+
+
+def log_interval(steps: int, records: int = 20) -> int:
+    """Steps between two history records: about ``records`` of them per phase."""
+    return max(1, math.ceil(steps / records))
+
+
+def check_finite(value: torch.Tensor, what: str) -> None:
+    """Stop training with a clear message when a loss is no longer finite."""
+    if not bool(torch.isfinite(value)):
+        raise FloatingPointError(
+            f"{what} became {float(value)}: training diverged. Lower the learning rate, "
+            "or check the data for extreme values."
+        )
+
+
+class Progress:
+    """One concise line per history record, on stderr, when ``verbose`` is positive.
+
+    With ``verbose=1`` only every fifth record (and the last) is printed.
+    """
+
+    def __init__(self, verbose: int) -> None:
+        self.verbose = verbose
+        self.start = time.perf_counter()
+        self.calls = 0
+
+    def __call__(self, phase: str, step: int, n_steps: int, **losses: float) -> None:
+        self.calls += 1
+        if self.verbose <= 0:
+            return
+        if self.verbose == 1 and step != n_steps and self.calls % 5:
+            return
+        parts = " ".join(f"{k}={v:.4g}" for k, v in losses.items())
+        elapsed = time.perf_counter() - self.start
+        print(f"[{phase}] step {step}/{n_steps} {parts} ({elapsed:.1f}s)", file=sys.stderr)
