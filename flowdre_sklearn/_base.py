@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 
-from ._core.training import resolve_device
+from ._core.training import resolve_device, seeded
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -38,8 +39,28 @@ class TorchEstimatorMixin:
     _torch_attributes: tuple[str, ...] = ()
     predict_chunk_size: int = 65536
 
-    def _resolve_device(self) -> torch.device:
-        return resolve_device(self.device)
+    @contextlib.contextmanager
+    def _fitting(self) -> Iterator[tuple[int, torch.Generator]]:
+        """A seeded training block; on any failure, Ctrl-C included, nothing half-fitted stays.
+
+        Yields the seed and the generator that drives the fit's random draws.
+        """
+        self._forget_fit()
+        self.device_ = resolve_device(self.device)
+        seed = seed_from(self.random_state)
+        try:
+            with seeded(seed, self.device_) as generator:
+                yield seed, generator
+        except FloatingPointError as exc:
+            self._forget_fit()
+            raise RuntimeError(str(exc)) from exc
+        except BaseException:
+            self._forget_fit()
+            raise
+
+    def _forget_fit(self) -> None:
+        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
+            delattr(self, name)
 
     @property
     def _torch_dtype(self) -> torch.dtype:

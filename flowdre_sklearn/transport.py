@@ -17,7 +17,7 @@ from ._core.initialise import PAIRINGS
 from ._core.networks import ACTIVATIONS
 from ._core.ode import ADAPTIVE_METHODS, FIXED_METHODS
 from ._core.refine import DIRECTIONS
-from ._core.training import Progress, seeded
+from ._core.training import Progress
 from ._input import check_features, check_samples
 
 #: Above this dimension ``divergence="auto"`` switches from the exact trace
@@ -302,35 +302,18 @@ class FlowTransport(OneToOneFeatureMixin, TransformerMixin, TorchEstimatorMixin,
             The fitted estimator.
         """
         config = self._config()
-        samples = check_samples(self, X, y, reset=True)
-        self._fit_samples(samples.p, samples.q, config)
-        self.classes_ = samples.classes
-        return self
-
-    def _fit_samples(self, X_p: np.ndarray, X_q: np.ndarray | None, config: FlowConfig) -> None:
-        """Train and store the flow; on any interruption nothing half-fitted is left."""
-        self.device_ = self._resolve_device()
-        seed = seed_from(self.random_state)
-        try:
-            with seeded(seed, self.device_) as generator:
-                p = self._tensor(X_p)
-                q = None if X_q is None else self._tensor(X_q)
-                flow, history = train_flow(p, q, config, generator, Progress(self.verbose))
-        except FloatingPointError as exc:
-            self._forget_fit()
-            raise RuntimeError(str(exc)) from exc
-        except BaseException:
-            self._forget_fit()
-            raise
+        with self._fitting() as (seed, generator):
+            samples = check_samples(self, X, y, reset=True)
+            p = self._tensor(samples.p)
+            q = None if samples.q is None else self._tensor(samples.q)
+            flow, history = train_flow(p, q, config, generator, Progress(self.verbose))
         self.flow_: Flow = flow
         self.history_ = history
         self.n_iter_ = config.init_steps + config.refine_steps
-        self.q_is_standard_normal_ = X_q is None
+        self.q_is_standard_normal_ = samples.q is None
+        self.classes_ = samples.classes
         self._probe_seed = seed
-
-    def _forget_fit(self) -> None:
-        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
-            delattr(self, name)
+        return self
 
     def transform(self, X) -> np.ndarray:
         """Push rows from the P side to the Q side: ``T(X)``.

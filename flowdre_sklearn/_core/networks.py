@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 ACTIVATIONS = {
@@ -123,3 +124,11 @@ class Classifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).squeeze(-1)
+
+
+def logistic_loss(logit_0: torch.Tensor, logit_1: torch.Tensor) -> torch.Tensor:
+    """Balanced logistic loss of a classifier with label 0 on the first logits.
+
+    Minimised by ``logit = log p_1 - log p_0``, the log-ratio of the two laws.
+    """
+    return F.softplus(logit_0).mean() + F.softplus(-logit_1).mean()

@@ -16,19 +16,13 @@ pushed samples, which the flow step computes anyway, so they cost no extra push.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from .networks import Classifier
+from .networks import Classifier, logistic_loss
 from .ode import Solver, TimeGrid, integrate, kinetic_energy, push
 from .samples import TwoSamples
 from .training import Progress, check_finite, draw_rows, log_interval
 
 DIRECTIONS = ("both", "alternate", "forward")
-
-
-def logistic_loss(logit_0: torch.Tensor, logit_1: torch.Tensor) -> torch.Tensor:
-    """Balanced logistic loss of a classifier with label 0 on the first logits."""
-    return F.softplus(logit_0).mean() + F.softplus(-logit_1).mean()
 
 
 class _Direction:

@@ -1,0 +1,198 @@
+"""Infinitesimal (telescopic) density-ratio estimation along a bridge of distributions.
+
+Given snapshots ``S_0 ~ p_0 = P, S_1, ..., S_M ~ p_M = Q`` at times
+``s_j = j / M``, a network ``r(x, s)`` models ``d/ds log p_s(x)``. The logit of
+interval ``j`` is its time integral ``R_j(x) = int_{s_{j-1}}^{s_j} r(x, s) ds``
+(by quadrature), trained with the logistic loss between ``S_{j-1}`` (label 0)
+and ``S_j`` (label 1), so that ``R_j -> log p_j - log p_{j-1}``. Telescoping,
+``log q(x) - log p(x) = sum_j R_j(x) = int_0^1 r(x, s) ds``.
+
+Each interval is an easy classification problem when neighbouring snapshots
+are close, where a single classifier between P and Q saturates (the "density
+chasm"). All quadrature nodes of all intervals and both sides of a batch go
+through the network in one call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .networks import Classifier, TimeScoreNet, logistic_loss
+from .training import Progress, check_finite, draw_rows, log_interval
+
+QUADRATURES = ("gauss-legendre", "simpson38")
+
+
+@dataclass(frozen=True)
+class Quadrature:
+    """A composite rule on each bridge interval: ``panels`` panels of one basic rule.
+
+    ``"gauss-legendre"`` uses ``n_nodes`` Gauss-Legendre nodes per panel (exact
+    for polynomials of degree ``2 n_nodes - 1``); ``"simpson38"`` is the 3/8 rule
+    of the reference code (4 nodes per panel, exact for cubics).
+    """
+
+    rule: str = "gauss-legendre"
+    n_nodes: int = 3
+    panels: int = 1
+
+    def unit(self) -> tuple[np.ndarray, np.ndarray]:
+        """Nodes and weights on [0, 1] (weights sum to 1)."""
+        if self.rule == "simpson38":
+            nodes, weights = np.array([0, 1 / 3, 2 / 3, 1.0]), np.array([1, 3, 3, 1]) / 8
+        else:
+            x, w = np.polynomial.legendre.leggauss(self.n_nodes)
+            nodes, weights = (x + 1) / 2, w / 2
+        offsets = np.arange(self.panels)[:, None]
+        return ((offsets + nodes) / self.panels).ravel(), np.tile(
+            weights, self.panels
+        ) / self.panels
+
+    def on_intervals(self, edges: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Nodes and weights on every interval ``[edges[j], edges[j+1]]``, shape (M, k)."""
+        nodes, weights = (
+            torch.as_tensor(a, dtype=edges.dtype, device=edges.device) for a in self.unit()
+        )
+        width = (edges[1:] - edges[:-1]).unsqueeze(1)
+        return edges[:-1].unsqueeze(1) + width * nodes, width * weights
+
+
+class TimeScoreModel(nn.Module):
+    """``r(x, s)`` on a bridge of ``n_intervals`` intervals, and an optional closing classifier.
+
+    The flow bridge ends with the pushed sample ``T#P``, close to but not exactly
+    Q; the gap to the real Q sample is learned by a separate time-free classifier
+    ``c(x)`` (the "closing" step), so that ``log q - log p = int_0^1 r ds + c``.
+    Giving that gap a time interval of its own instead puts a jump in
+    ``d/ds log p_s`` (large along the flow, about zero across the gap), which a
+    network smooth in ``s`` cannot follow: we measured +0.6 nats of bias on a
+    2.5-nat mutual information that way, and none with the closing classifier.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        hidden,
+        activation: str,
+        n_intervals: int,
+        quadrature: Quadrature,
+        closing: bool,
+    ) -> None:
+        super().__init__()
+        self.score = TimeScoreNet(dim, hidden, activation)
+        self.closing = Classifier(dim, hidden, activation) if closing else None
+        self.n_intervals = n_intervals
+        nodes, weights = quadrature.on_intervals(
+            torch.linspace(0.0, 1.0, n_intervals + 1, dtype=torch.float64)
+        )
+        self.register_buffer("nodes", nodes.float())
+        self.register_buffer("weights", weights.float())
+
+    def interval_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """``R_j(x_{j, ...})``, all intervals and quadrature nodes in one network call.
+
+        ``x`` has shape ``(n_intervals, ..., d)``, its leading axis indexing the
+        interval each point is evaluated on; returns shape ``(n_intervals, ...)``.
+        """
+        nodes, weights = self.nodes.to(x.dtype), self.weights.to(x.dtype)
+        n_intervals, k, d = nodes.shape[0], nodes.shape[1], x.shape[-1]
+        inner = [1] * (x.dim() - 2)
+        points = x.unsqueeze(-2).expand(*x.shape[:-1], k, d)
+        times = nodes.reshape(n_intervals, *inner, k).expand(*points.shape[:-1])
+        r = self.score(times.reshape(-1, 1), points.reshape(-1, d)).reshape(points.shape[:-1])
+        return (r * weights.reshape(n_intervals, *inner, k)).sum(-1)
+
+    def loss(self, batch: torch.Tensor) -> torch.Tensor:
+        """Summed logistic losses; ``batch[j]`` holds rows drawn from snapshot ``j``."""
+        bridge = batch[:-1] if self.closing is not None else batch
+        logits = self.interval_logits(torch.stack([bridge[:-1], bridge[1:]], 1))
+        loss = (F.softplus(logits[:, 0]).mean(-1) + F.softplus(-logits[:, 1]).mean(-1)).sum()
+        if self.closing is not None:
+            loss = loss + logistic_loss(self.closing(batch[-2]), self.closing(batch[-1]))
+        return loss
+
+    @torch.no_grad()
+    def log_q_minus_log_p(self, x: torch.Tensor, max_points: int = 2**20) -> torch.Tensor:
+        """``int_0^1 r(x, s) ds`` (plus the closing logit), in chunks of rows, shape (n,)."""
+        chunk = max(1, max_points // self.nodes.numel())
+        parts = []
+        for start in range(0, x.shape[0], chunk):
+            rows = x[start : start + chunk]
+            total = self.interval_logits(rows.expand(self.n_intervals, *rows.shape)).sum(0)
+            if self.closing is not None:
+                total = total + self.closing(rows)
+            parts.append(total)
+        return torch.cat(parts) if parts else x.new_zeros(0)
+
+
+def train_time_score(
+    snapshots: list[torch.Tensor],
+    quadrature: Quadrature,
+    *,
+    closing: bool,
+    hidden,
+    activation: str,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    generator: torch.Generator,
+    progress: Progress,
+    history: list[dict],
+) -> TimeScoreModel:
+    """Fit ``r(x, s)`` (and the closing classifier) on the snapshots ``S_0 .. S_M``."""
+    device, dtype = snapshots[0].device, snapshots[0].dtype
+    n_intervals = len(snapshots) - 1 - int(closing)
+    model = TimeScoreModel(
+        snapshots[0].shape[1], hidden, activation, n_intervals, quadrature, closing
+    ).to(device=device, dtype=dtype)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=max(1, steps), eta_min=lr * 0.02
+    )
+    size = min(batch_size, *(s.shape[0] for s in snapshots))
+    every = log_interval(steps)
+    total = torch.zeros((), device=device)
+    for step in range(1, steps + 1):
+        batch = torch.stack([s[draw_rows(s.shape[0], size, generator, device)] for s in snapshots])
+        loss = model.loss(batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        total += loss.detach()
+        if step % every == 0 or step == steps:
+            mean_loss = float(total) / (every if step % every == 0 else step % every)
+            total.zero_()
+            check_finite(torch.tensor(mean_loss), "the density-ratio loss")
+            history.append({"phase": "density_ratio", "step": step, "loss": mean_loss})
+            progress("density ratio", step, steps, loss=mean_loss)
+    model.eval()
+    for param in model.parameters():
+        param.requires_grad_(False)
+    return model
+
+
+class TelescopicRatio:
+    """A trained time-score model with its standardisation: ``log p - log q`` in data units.
+
+    The log-ratio of two densities is unchanged by a bijection applied to both,
+    so the standardisation needs no Jacobian here.
+    """
+
+    def __init__(self, model: TimeScoreModel, affine) -> None:
+        self.model = model
+        self.affine = affine
+
+    def to(self, device: torch.device) -> TelescopicRatio:
+        self.model.to(device)
+        self.affine = self.affine.to(device)
+        return self
+
+    def log_ratio(self, x: torch.Tensor) -> torch.Tensor:
+        return -self.model.log_q_minus_log_p(self.affine.to_flow(x))

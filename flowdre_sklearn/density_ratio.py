@@ -1,0 +1,361 @@
+"""``TelescopicDensityRatio``: log p(x) - log q(x) by infinitesimal DRE along a bridge."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, _fit_context, clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import TORCH_DTYPES, TorchEstimatorMixin
+from ._core.bridge import BRIDGES, flow_snapshots, linear_snapshots
+from ._core.flow import Affine, standard_normal_log_density
+from ._core.networks import ACTIVATIONS
+from ._core.telescope import QUADRATURES, Quadrature, TelescopicRatio, train_time_score
+from ._core.training import Progress
+from ._input import check_features, check_samples
+from .transport import FlowTransport, _check_layer_sizes
+
+#: Size of the standard-normal sample that stands for Q after ``fit(X)``, at least.
+MIN_NORMAL_SAMPLE = 2048
+
+
+def _q_is_standard_normal(estimator) -> bool:
+    return getattr(estimator, "q_is_standard_normal_", True)
+
+
+class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
+    """Log density ratio ``log p(x) - log q(x)`` by telescopic (infinitesimal) DRE.
+
+    A bridge of distributions carries P (the first sample) to Q: by default the
+    optimal-transport flow of :class:`FlowTransport`, the Q-flow method of Xu,
+    Cheng and Xie (AISTATS 2025). A time-conditioned network ``r(x, s)`` models
+    ``d/ds log p_s(x)`` along the bridge; it is trained with a logistic loss
+    between neighbouring snapshots, each interval's logit being the time
+    integral of ``r`` over the interval. The log-ratio is the integral over the
+    whole bridge. Each interval is an easy classification problem where a single
+    classifier between distant P and Q saturates (the "density chasm").
+
+    Inputs are standardised internally (centre and one scale fitted on the pooled
+    samples); the log-ratio is unchanged by such a map.
+
+    Parameters
+    ----------
+    flow : FlowTransport or None, default=None
+        The bridge for ``bridge="flow"``. Unfitted (or None, meaning
+        ``FlowTransport(random_state=..., device=..., dtype=...)``): cloned and
+        fitted on the same two samples. Already fitted: used as it is, without
+        refitting (it must have been fitted on the same samples, or at least the
+        same two distributions).
+    bridge : {"flow", "linear"}, default="flow"
+        ``"flow"``: snapshots of the P sample pushed along the flow, closed by
+        the real Q sample. ``"linear"``: the interpolant
+        ``sqrt(1 - a^2) x_p + a x_q`` of TRE and DRE-infinity, each P row
+        paired with a random Q row. With ``"linear"`` and ``n_intervals=1`` the
+        estimator is a single classifier between P and Q (the baseline).
+    n_intervals : int, default=8
+        Intervals along the bridge (the flow bridge adds one more, from the
+        pushed sample to the real Q sample).
+    hidden_layer_sizes : sequence of int, default=(128, 128)
+        Hidden widths of ``r(x, s)``.
+    activation : {"silu", "softplus", "tanh", "elu"}, default="silu"
+    quadrature : {"gauss-legendre", "simpson38"}, default="gauss-legendre"
+        Rule for the time integral on each interval, in training and prediction.
+    quadrature_nodes : int, default=3
+        Nodes per panel of the Gauss-Legendre rule (the 3/8 rule has 4).
+    quadrature_panels : int, default=1
+        Panels per interval.
+    steps : int, default=2000
+        Adam steps of the time-score network.
+    batch_size : int, default=256
+        Rows drawn from every snapshot per step.
+    lr : float, default=1e-3
+        Initial learning rate (cosine-decayed).
+    weight_decay : float, default=0.0
+        Decoupled weight decay (AdamW).
+    dtype : {"float32", "float64"}, default="float32"
+    device : str or torch.device, default="auto"
+        ``"auto"`` uses CUDA when available, else the CPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the networks, batches and the default flow.
+    verbose : int, default=0
+        Progress lines on stderr when positive.
+
+    Attributes
+    ----------
+    flow_ : FlowTransport or None
+        The fitted flow of the bridge (None for the linear bridge).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when ``X`` was a DataFrame with string column names.
+    classes_ : ndarray of shape (2,) or None
+        The two labels of the ``fit(X, y)`` form (``classes_[0]`` marks P).
+    q_is_standard_normal_ : bool
+        True after ``fit(X)``: Q is ``N(0, I)`` and ``score_samples`` is available.
+    kl_train_ : float
+        Mean log-ratio over the training P sample, an estimate of ``KL(P || Q)``.
+    history_ : list of dict
+        Loss records of the time-score training.
+    n_iter_ : int
+        Adam steps of the time-score training.
+    device_ : torch.device
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from flowdre_sklearn import FlowTransport, TelescopicDensityRatio
+    >>> rng = np.random.default_rng(0)
+    >>> X_p = rng.normal(size=(500, 2)) + 1.0
+    >>> X_q = rng.normal(size=(500, 2))
+    >>> dre = TelescopicDensityRatio(
+    ...     flow=FlowTransport(init_steps=300), steps=300, random_state=0
+    ... ).fit(X_p, X_q)
+    >>> dre.log_ratio(np.array([[1.0, 1.0], [0.0, 0.0]])).round(0)  # truth: 1, -1
+    array([ 1., -1.])
+    """
+
+    _parameter_constraints: dict = {
+        "flow": [HasMethods(["fit", "transform", "trajectory"]), None],
+        "bridge": [StrOptions(set(BRIDGES))],
+        "n_intervals": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like"],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "quadrature": [StrOptions(set(QUADRATURES))],
+        "quadrature_nodes": [Interval(Integral, 1, None, closed="left")],
+        "quadrature_panels": [Interval(Integral, 1, None, closed="left")],
+        "steps": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 2, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "dtype": [StrOptions(set(TORCH_DTYPES))],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+    _torch_attributes = ("ratio_",)
+
+    def __init__(
+        self,
+        *,
+        flow: FlowTransport | None = None,
+        bridge: str = "flow",
+        n_intervals: int = 8,
+        hidden_layer_sizes=(128, 128),
+        activation: str = "silu",
+        quadrature: str = "gauss-legendre",
+        quadrature_nodes: int = 3,
+        quadrature_panels: int = 1,
+        steps: int = 2000,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        dtype: str = "float32",
+        device: str | torch.device = "auto",
+        random_state=None,
+        verbose: int = 0,
+    ) -> None:
+        self.flow = flow
+        self.bridge = bridge
+        self.n_intervals = n_intervals
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.quadrature = quadrature
+        self.quadrature_nodes = quadrature_nodes
+        self.quadrature_panels = quadrature_panels
+        self.steps = steps
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.dtype = dtype
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _fitted_flow(self, X_p: np.ndarray, X_q: np.ndarray | None, seed: int) -> FlowTransport:
+        if self.flow is None:
+            flow = FlowTransport(random_state=seed, device=self.device, dtype=self.dtype,
+                                 verbose=self.verbose)
+        else:
+            try:
+                check_is_fitted(self.flow)
+            except NotFittedError:
+                flow = clone(self.flow)
+            else:
+                if self.flow.n_features_in_ != X_p.shape[1]:
+                    raise ValueError(
+                        f"The fitted flow has {self.flow.n_features_in_} features but X has "
+                        f"{X_p.shape[1]}: fit the flow on the same two samples."
+                    )
+                return self.flow
+        return flow.fit(X_p, X_q)
+
+    def _snapshots(self, flow, p: torch.Tensor, q: torch.Tensor, generator) -> list:
+        if flow is None:
+            return linear_snapshots(p, q, self.n_intervals, generator)
+        dtype = flow.flow_.affine.center.dtype
+        pushed = flow_snapshots(flow.flow_, p.to(flow.device_, dtype), q.to(flow.device_, dtype),
+                                self.n_intervals)
+        return [s.to(device=self.device_, dtype=p.dtype) for s in pushed]
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None) -> TelescopicDensityRatio:
+        """Fit the bridge (if needed) and the time score along it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The P sample (numerator); or, with 1-D labels ``y``, both samples stacked.
+        y : None, array-like of shape (n_q, n_features) or (n_samples,)
+            ``None``: Q is the standard normal ``N(0, I)``; 2-D: the Q sample
+            (denominator); 1-D with two distinct values: labels, rows with
+            ``classes_[0]`` form P and the others Q.
+
+        Returns
+        -------
+        self : TelescopicDensityRatio
+        """
+        hidden = _check_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
+        quadrature = Quadrature(self.quadrature, self.quadrature_nodes, self.quadrature_panels)
+        with self._fitting() as (seed, generator):
+            samples = check_samples(self, X, y, reset=True)
+            p = self._tensor(samples.p)
+            if samples.q is None:
+                size = max(samples.p.shape[0], MIN_NORMAL_SAMPLE)
+                q = torch.randn(size, p.shape[1], generator=generator, device=p.device,
+                                dtype=p.dtype)
+            else:
+                q = self._tensor(samples.q)
+            affine = Affine.fit(p, None if samples.q is None else q)
+            flow = None
+            if self.bridge == "flow":
+                flow = self._fitted_flow(samples.p, samples.q, seed)
+            snapshots = [affine.to_flow(s) for s in self._snapshots(flow, p, q, generator)]
+            history: list[dict] = []
+            model = train_time_score(
+                snapshots, quadrature, closing=self.bridge == "flow", hidden=hidden,
+                activation=self.activation, steps=self.steps, batch_size=self.batch_size,
+                lr=self.lr, weight_decay=self.weight_decay, generator=generator,
+                progress=Progress(self.verbose), history=history,
+            )
+            ratio = TelescopicRatio(model, affine)
+            kl_train = float(ratio.log_ratio(p).mean())
+        self.ratio_ = ratio
+        self.flow_ = flow
+        self.history_ = history
+        self.n_iter_ = self.steps
+        self.kl_train_ = kl_train
+        self.q_is_standard_normal_ = samples.q is None
+        self.classes_ = samples.classes
+        return self
+
+    def log_ratio(self, X) -> np.ndarray:
+        """``log p(x) - log q(x)`` at the rows of ``X`` (P is the numerator).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        X = check_features(self, X)
+        return self._map_rows(self.ratio_.log_ratio, X)
+
+    def ratio(self, X, max_ratio: float = 1e12) -> np.ndarray:
+        """Density ratio ``p(x) / q(x)``, clipped to ``[1 / max_ratio, max_ratio]``.
+
+        Use as importance weights, e.g. for covariate shift (P = test
+        distribution, Q = training distribution: weights for the Q rows).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        max_ratio : float, default=1e12
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        if not max_ratio > 1:
+            raise ValueError(f"max_ratio must be greater than 1, got {max_ratio!r}")
+        bound = np.log(max_ratio)
+        return np.exp(np.clip(self.log_ratio(X), -bound, bound))
+
+    def kl_divergence(self, X_p=None) -> float:
+        """``KL(P || Q)`` estimated as the mean log-ratio over a sample of P.
+
+        Parameters
+        ----------
+        X_p : array-like of shape (n_samples, n_features), optional
+            A sample of P; held-out data avoids the optimism of the training
+            sample. Default: the training P sample (``kl_train_``).
+
+        Returns
+        -------
+        float
+        """
+        check_is_fitted(self)
+        if X_p is None:
+            return self.kl_train_
+        return float(np.mean(self.log_ratio(X_p)))
+
+    def score(self, X, y=None) -> float:
+        """Balanced negative log-loss of the P-vs-Q classifier induced by the log-ratio.
+
+        With equal priors, ``P(x is from P) = sigmoid(log_ratio(x))``; the score is
+        ``-(mean_P softplus(-log_ratio) + mean_Q softplus(log_ratio)) / 2``, a proper
+        scoring rule: its expectation is highest for the true ratio, so
+        ``GridSearchCV`` picks the best estimator of it. ``log(1/2)`` is chance.
+        After ``fit(X)`` (Q = N(0, I)) and with ``y=None`` the score is the mean
+        log-likelihood ``mean score_samples(X)`` instead.
+
+        Parameters
+        ----------
+        X, y : as in :meth:`fit`
+            Held-out data in any of the forms ``fit`` accepts.
+
+        Returns
+        -------
+        float
+            Higher is better.
+        """
+        check_is_fitted(self)
+        if y is None:
+            if not self.q_is_standard_normal_:
+                raise ValueError(
+                    "score(X) without a Q sample needs a model fitted with Q = N(0, I) "
+                    "(fit(X)); pass score(X_p, X_q) or score(X, y) with two labels."
+                )
+            return float(np.mean(self.score_samples(X)))
+        samples = check_samples(self, X, y, reset=False)
+        lr_p, lr_q = self.log_ratio(samples.p), self.log_ratio(samples.q)
+        loss = np.logaddexp(0, -lr_p).mean() + np.logaddexp(0, lr_q).mean()
+        return float(-loss / 2)
+
+    @available_if(_q_is_standard_normal)
+    def score_samples(self, X) -> np.ndarray:
+        """Log-density ``log N(x; 0, I) + log_ratio(x)`` (after ``fit(X)`` alone).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        log_ratio = self.log_ratio(X)
+        X = check_features(self, X)
+        return standard_normal_log_density(torch.from_numpy(X)).numpy() + log_ratio
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = False
+        return tags

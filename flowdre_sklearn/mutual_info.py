@@ -1,0 +1,84 @@
+"""Mutual information between two blocks of columns, by telescopic density-ratio estimation."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils.validation import check_array, check_consistent_length
+
+from ._base import seed_from
+from .density_ratio import TelescopicDensityRatio
+
+
+def mutual_information(
+    X,
+    Y,
+    *,
+    n_shuffles: int = 3,
+    return_estimator: bool = False,
+    random_state=None,
+    **params,
+) -> float | tuple[float, TelescopicDensityRatio]:
+    """Mutual information ``I(X; Y)`` in nats, as ``KL(joint || product of marginals)``.
+
+    P is the joint sample ``[X, Y]``; Q, the product of the marginals, is made by
+    pairing ``X`` with shuffled copies of ``Y`` (``n_shuffles`` independent
+    shuffles, so Q is ``n_shuffles`` times as large as P). A
+    :class:`TelescopicDensityRatio` estimates ``log p - log q`` and the MI is its
+    mean over the joint sample.
+
+    Unlike :func:`sklearn.feature_selection.mutual_info_regression`, which gives
+    one MI per column of ``X`` against a 1-D target with a k-nearest-neighbour
+    estimator (accurate in low dimension, biased low when the MI is large or the
+    dimension high), this gives the MI between two *blocks* of columns jointly,
+    and is built for high dimension and large MI, where k-NN estimators and a
+    single classifier saturate. It trains neural networks, so it takes seconds to
+    minutes where the k-NN estimator takes milliseconds.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_x)
+    Y : array-like of shape (n_samples,) or (n_samples, n_y)
+        Paired rows: ``(X[i], Y[i])`` is one draw from the joint distribution.
+    n_shuffles : int, default=3
+        Independent shuffles of ``Y`` that make the product-of-marginals sample.
+    return_estimator : bool, default=False
+        Also return the fitted estimator (for example to read
+        ``log_ratio``, the pointwise MI).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the shuffles and the estimator.
+    **params
+        Parameters of :class:`TelescopicDensityRatio` (for example ``steps``,
+        ``flow=FlowTransport(...)``, ``bridge``).
+
+    Returns
+    -------
+    mi : float
+        The estimate in nats (the mean over the training joint sample).
+    estimator : TelescopicDensityRatio
+        Only when ``return_estimator`` is True.
+
+    Examples
+    --------
+    >>> from flowdre_sklearn import FlowTransport, mutual_information
+    >>> from flowdre_sklearn.datasets import make_gaussian_mi
+    >>> X, Y, true_mi = make_gaussian_mi(1000, d=4, mi=0.5, random_state=0)
+    >>> mi = mutual_information(X, Y, steps=300, flow=FlowTransport(init_steps=300),
+    ...                         random_state=0)
+    >>> bool(abs(mi - true_mi) < 0.2)
+    True
+    """
+    X = check_array(X, dtype=(np.float64, np.float32), input_name="X")
+    Y = check_array(Y, dtype=(np.float64, np.float32), ensure_2d=False, input_name="Y")
+    if Y.ndim == 1:
+        Y = Y.reshape(-1, 1)
+    check_consistent_length(X, Y)
+    if not (isinstance(n_shuffles, int | np.integer) and n_shuffles >= 1):
+        raise ValueError(f"n_shuffles must be a positive integer, got {n_shuffles!r}")
+    seed = seed_from(random_state)
+    rng = np.random.default_rng(seed)
+    joint = np.hstack([X, Y])
+    product = np.vstack([np.hstack([X, Y[rng.permutation(len(Y))]]) for _ in range(n_shuffles)])
+    params.setdefault("random_state", seed)
+    estimator = TelescopicDensityRatio(**params).fit(joint, product)
+    mi = estimator.kl_divergence()
+    return (mi, estimator) if return_estimator else mi

@@ -1,0 +1,146 @@
+"""TelescopicDensityRatio and mutual_information: accuracy against closed forms, the density
+chasm, scoring and model selection, density estimation, input forms."""
+
+import numpy as np
+import pytest
+from scipy.stats import multivariate_normal
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+from flowdre_sklearn import FlowTransport, TelescopicDensityRatio, mutual_information
+from flowdre_sklearn.datasets import GaussianPair, make_gaussian_mi, make_gaussian_pair
+
+# Known defect, open in the TelescopicDensityRatio issue: along the flow bridge the summed
+# interval logits come out too large on these problems (MI 2.86 for 2.50 at d = 10; KL 35.3
+# for 32 across the chasm; log-density error 0.28 nats), while the linear bridge and a single
+# classifier are unbiased on the MI task (2.48, 2.47). Strict: a fix makes these fail loudly
+# until the marker is removed.
+FLOW_BRIDGE_BIAS = pytest.mark.xfail(
+    strict=True, reason="flow-bridge telescopic estimate biased upwards (issue 3, open)"
+)
+
+# Test-sized settings: the flow as in the FlowTransport tests, a small time-score network.
+FLOW = FlowTransport(init_steps=1500, random_state=0)
+FAST = dict(flow=FLOW, hidden_layer_sizes=(64, 64), steps=1500, batch_size=256, random_state=0)
+
+
+@pytest.fixture(scope="module", params=[2, 10], ids=["d2", "d10"])
+def gaussian_pair_fit(request):
+    d = request.param
+    n = {2: 3000, 10: 10000}[d]
+    X_p, X_q, pair = make_gaussian_pair(n, n, d=d, shift=1.0, random_state=0)
+    model = TelescopicDensityRatio(**FAST).fit(X_p, X_q)
+    X_test = np.vstack([pair.sample_p(2000, random_state=1), pair.sample_q(2000, random_state=2)])
+    return d, model, pair, X_test
+
+
+def test_log_ratio_matches_closed_form(gaussian_pair_fit):
+    d, model, pair, X_test = gaussian_pair_fit
+    estimate, truth = model.log_ratio(X_test), pair.log_ratio(X_test)
+    mae = np.abs(estimate - truth).mean()
+    corr = np.corrcoef(estimate, truth)[0, 1]
+    # Issue thresholds, on held-out points from both P and Q: MAE below 0.15 nats
+    # at d = 2 and 0.5 at d = 10, correlation above 0.98. A sign error, a missing
+    # interval or a mis-scaled quadrature each break the correlation or the MAE.
+    assert mae < {2: 0.15, 10: 0.5}[d], mae
+    assert corr > 0.98, corr
+    # float32 matmuls round differently for 10 rows than for 4000: 1e-5 relative.
+    np.testing.assert_allclose(model.ratio(X_test[:10]), np.exp(estimate[:10]), rtol=1e-5)
+
+
+def test_kl_divergence(gaussian_pair_fit):
+    d, model, pair, X_test = gaussian_pair_fit
+    held_out = pair.sample_p(4000, random_state=3)
+    # KL(P||Q) is the mean log-ratio under P; its sampling error over 4000 points is
+    # about 0.02 nats, the estimator's bias here about 10% of the KL.
+    assert abs(model.kl_divergence(held_out) - pair.kl_pq()) < 0.2 * pair.kl_pq() + 0.05
+    assert model.kl_divergence() == model.kl_train_
+
+
+@FLOW_BRIDGE_BIAS
+@pytest.mark.parametrize("d", [10, 20])
+def test_mutual_information_gaussian(d):
+    X, Y, true_mi = make_gaussian_mi(4000, d=d, mi=d / 4, random_state=0)
+    mi = mutual_information(X, Y, random_state=0, **{k: v for k, v in FAST.items()
+                                                        if k != "random_state"})
+    # Issue threshold: within 7% of the truth (2.5 and 5 nats).
+    assert abs(mi - true_mi) < 0.07 * true_mi, (mi, true_mi)
+
+
+@FLOW_BRIDGE_BIAS
+def test_density_chasm_is_crossed():
+    # P = N(m, I), Q = N(0, I) in 2-D with |m| = 8: KL = 32 nats. The two samples are
+    # perfectly separable, so a single logistic classifier's logits are fixed only up
+    # to how far training pushed them (the "density chasm"); each of the bridge's
+    # intervals is an easy problem.
+    d, shift = 2, 8.0
+    pair = GaussianPair(np.r_[shift, np.zeros(d - 1)], np.eye(d), np.zeros(d), np.eye(d))
+    X_p, X_q = pair.sample_p(3000, random_state=0), pair.sample_q(3000, random_state=1)
+    held_out = pair.sample_p(3000, random_state=2)
+    single = TelescopicDensityRatio(**dict(FAST, bridge="linear", n_intervals=1)).fit(X_p, X_q)
+    telescopic = TelescopicDensityRatio(**FAST).fit(X_p, X_q)
+    kl_true = pair.kl_pq()
+    kl_single = single.kl_divergence(held_out)
+    kl_telescopic = telescopic.kl_divergence(held_out)
+    print(f"KL true {kl_true:.2f}, single {kl_single:.2f}, telescopic {kl_telescopic:.2f}")
+    # Issue thresholds: the single classifier underestimates by more than 30%, the
+    # telescopic estimate is within 10%.
+    assert kl_single < 0.7 * kl_true
+    assert abs(kl_telescopic - kl_true) < 0.1 * kl_true
+
+
+def test_score_ranks_and_grid_search_picks_the_better_setting():
+    X_p, X_q, pair = make_gaussian_pair(1500, 1500, d=2, shift=1.5, random_state=0)
+    X = np.vstack([X_p, X_q])
+    y = np.r_[np.zeros(len(X_p)), np.ones(len(X_q))]
+    test_p, test_q = pair.sample_p(2000, random_state=1), pair.sample_q(2000, random_state=2)
+    small_flow = FlowTransport(init_steps=400, random_state=0)
+    good = TelescopicDensityRatio(flow=small_flow, hidden_layer_sizes=(32, 32), steps=400,
+                                  random_state=0).fit(X, y)
+    poor = TelescopicDensityRatio(flow=small_flow, hidden_layer_sizes=(32, 32), steps=1,
+                                  random_state=0).fit(X, y)
+    # The score is the negative balanced log-loss of the induced classifier: a proper
+    # scoring rule, so on held-out data the trained model must beat the untrained one
+    # (log 2 = 0.69 is chance; the true ratio scores about -0.45 here).
+    assert good.score(test_p, test_q) > poor.score(test_p, test_q) + 0.05
+    assert poor.score(test_p, test_q) == pytest.approx(-np.log(2), abs=0.02)
+    search = GridSearchCV(
+        TelescopicDensityRatio(flow=small_flow, hidden_layer_sizes=(32, 32), random_state=0),
+        {"steps": [1, 400]},
+        cv=StratifiedKFold(3, shuffle=True, random_state=0),
+    ).fit(X, y)
+    assert search.best_params_ == {"steps": 400}
+
+
+@FLOW_BRIDGE_BIAS
+def test_score_samples_is_a_log_density():
+    rng = np.random.default_rng(0)
+    mean, cov = np.array([1.0, -2.0]), np.array([[2.0, 0.6], [0.6, 0.5]])
+    X = rng.multivariate_normal(mean, cov, size=3000)
+    X_test = rng.multivariate_normal(mean, cov, size=2000)
+    model = TelescopicDensityRatio(**FAST).fit(X)
+    error = np.abs(model.score_samples(X_test) - multivariate_normal(mean, cov).logpdf(X_test))
+    # Issue threshold 0.15 nats. Leaving out log N(x; 0, I) is off by several nats.
+    assert error.mean() < 0.15, error.mean()
+    assert model.score(X_test) == pytest.approx(model.score_samples(X_test).mean())
+
+
+def test_linear_bridge_shares_the_estimator():
+    X_p, X_q, pair = make_gaussian_pair(2000, 2000, d=2, shift=1.0, random_state=0)
+    model = TelescopicDensityRatio(**dict(FAST, bridge="linear")).fit(X_p, X_q)
+    X_test = pair.sample_p(2000, random_state=1)
+    assert model.flow_ is None
+    # The linear bridge is a valid (if different) path: the same accuracy bound holds.
+    assert np.abs(model.log_ratio(X_test) - pair.log_ratio(X_test)).mean() < 0.15
+
+
+def test_fitted_flow_is_used_as_is():
+    rng = np.random.default_rng(0)
+    X_p, X_q = rng.normal(size=(200, 2)), rng.normal(size=(200, 2)) + 1
+    flow = FlowTransport(init_steps=50, random_state=0).fit(X_p, X_q)
+    before = flow.transform(X_p)
+    model = TelescopicDensityRatio(flow=flow, steps=20, random_state=0).fit(X_p, X_q)
+    assert model.flow_ is flow
+    np.testing.assert_array_equal(flow.transform(X_p), before)
+    unfitted = FlowTransport(init_steps=50, random_state=0)
+    model = TelescopicDensityRatio(flow=unfitted, steps=20, random_state=0).fit(X_p, X_q)
+    assert model.flow_ is not unfitted and not hasattr(unfitted, "flow_")
