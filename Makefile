@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all lint bench docs clean
+.PHONY: install demo test test-all lint docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,9 +28,6 @@ test-all: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check flowdre_sklearn tests examples benchmarks
-
-bench: $(STAMP)
-	$(BIN)/python -m benchmarks --quick
 
 docs: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[docs]"
