@@ -27,7 +27,7 @@ test-all: $(STAMP)
 	$(BIN)/python -m pytest -m "slow or not slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check flowdre_sklearn tests examples benchmarks
+	$(BIN)/ruff check flowdre_sklearn tests examples
 
 docs: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[docs]"
