@@ -206,4 +206,4 @@ def test_history_and_verbose(capsys):
     assert capsys.readouterr().err == ""
     FlowTransport(**dict(SMALL, verbose=1)).fit(X_p, X_q)
     err = capsys.readouterr().err
-    assert "[flow matching] step 40/40" in err and "[refinement] step 5/5" in err
+    assert "[flow-matching] step 40/40" in err and "[refinement] step 5/5" in err

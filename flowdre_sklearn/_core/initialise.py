@@ -19,7 +19,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from .samples import TwoSamples
-from .training import Progress, check_finite, log_interval
+from .training import LossLog, Progress, cosine_adam, descend
 
 PAIRINGS = ("ot", "independent")
 
@@ -82,27 +82,12 @@ def flow_matching(
     history: list[dict],
 ) -> None:
     """Train ``field`` in place by (minibatch-OT) flow matching for ``steps`` Adam steps."""
-    optimizer = torch.optim.Adam(field.parameters(), lr=lr)
-    # Cosine decay: large steps find the field, small ones settle its details,
-    # which is where the accuracy of the map (and its L2-UVP) is won.
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=max(1, steps), eta_min=lr * 0.02
-    )
+    optimizer, scheduler = cosine_adam(field.parameters(), lr, steps)
     size = min(batch_size, data.n_p, data.n_q)
-    every = log_interval(steps)
-    total = torch.zeros((), device=data.p.device)
+    log = LossLog("flow_matching", "flow-matching", steps, history, progress, data.p.device)
     for step, (x_p, x_q) in enumerate(paired_batches(data, steps, size, pairing, generator), 1):
         t = torch.rand(size, 1, generator=generator, device=x_p.device, dtype=x_p.dtype)
         x_t = (1 - t) * x_p + t * x_q
         loss = (field(t, x_t) - (x_q - x_p)).pow(2).sum(1).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        total += loss.detach()
-        if step % every == 0 or step == steps:
-            mean_loss = float(total) / (every if step % every == 0 else step % every)
-            total.zero_()
-            check_finite(torch.tensor(mean_loss), "the flow-matching loss")
-            history.append({"phase": "flow_matching", "step": step, "loss": mean_loss})
-            progress("flow matching", step, steps, loss=mean_loss)
+        descend(optimizer, scheduler, loss)
+        log.add(step, loss)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .networks import Classifier, TimeScoreNet, logistic_loss
-from .training import Progress, check_finite, draw_rows, log_interval
+from .training import LossLog, Progress, cosine_adam, descend, draw_rows
 
 QUADRATURES = ("gauss-legendre", "simpson38")
 
@@ -151,27 +151,14 @@ def train_time_score(
     model = TimeScoreModel(
         snapshots[0].shape[1], hidden, activation, n_intervals, quadrature, closing
     ).to(device=device, dtype=dtype)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=max(1, steps), eta_min=lr * 0.02
-    )
+    optimizer, scheduler = cosine_adam(model.parameters(), lr, steps, weight_decay)
     size = min(batch_size, *(s.shape[0] for s in snapshots))
-    every = log_interval(steps)
-    total = torch.zeros((), device=device)
+    log = LossLog("density_ratio", "density-ratio", steps, history, progress, device)
     for step in range(1, steps + 1):
         batch = torch.stack([s[draw_rows(s.shape[0], size, generator, device)] for s in snapshots])
         loss = model.loss(batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        total += loss.detach()
-        if step % every == 0 or step == steps:
-            mean_loss = float(total) / (every if step % every == 0 else step % every)
-            total.zero_()
-            check_finite(torch.tensor(mean_loss), "the density-ratio loss")
-            history.append({"phase": "density_ratio", "step": step, "loss": mean_loss})
-            progress("density ratio", step, steps, loss=mean_loss)
+        descend(optimizer, scheduler, loss)
+        log.add(step, loss)
     model.eval()
     for param in model.parameters():
         param.requires_grad_(False)

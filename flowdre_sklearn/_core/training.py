@@ -80,3 +80,50 @@ class Progress:
         parts = " ".join(f"{k}={v:.4g}" for k, v in losses.items())
         elapsed = time.perf_counter() - self.start
         print(f"[{phase}] step {step}/{n_steps} {parts} ({elapsed:.1f}s)", file=sys.stderr)
+
+
+def cosine_adam(
+    params, lr: float, steps: int, weight_decay: float = 0.0
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """AdamW with cosine decay to 2% of ``lr`` over ``steps``: large steps find the
+    function, small ones settle its details, which is where accuracy is won."""
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=max(1, steps), eta_min=lr * 0.02
+    )
+    return optimizer, scheduler
+
+
+def descend(optimizer, scheduler, loss: torch.Tensor) -> None:
+    """One optimiser step on ``loss``, then one scheduler step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+
+
+class LossLog:
+    """Means of a loss over groups of steps, recorded in ``history`` and shown by ``progress``.
+
+    Losses accumulate on the device, so the training loop syncs with the host
+    only once per record, not once per step.
+    """
+
+    def __init__(self, phase: str, label: str, steps: int, history: list[dict],
+                 progress: Progress, device: torch.device) -> None:
+        self.phase, self.label, self.steps = phase, label, steps
+        self.history, self.progress = history, progress
+        self.every = log_interval(steps)
+        self.total = torch.zeros((), device=device)
+        self.count = 0
+
+    def add(self, step: int, loss: torch.Tensor) -> None:
+        self.total += loss.detach()
+        self.count += 1
+        if step % self.every == 0 or step == self.steps:
+            mean_loss = float(self.total) / self.count
+            self.total.zero_()
+            self.count = 0
+            check_finite(torch.tensor(mean_loss), f"the {self.label} loss")
+            self.history.append({"phase": self.phase, "step": step, "loss": mean_loss})
+            self.progress(self.label, step, self.steps, loss=mean_loss)
