@@ -54,6 +54,17 @@ class Solver:
     atol: float = 1e-5
 
 
+def _solver_options(solver: Solver, fine: torch.Tensor) -> dict:
+    """torchdiffeq arguments: the fixed step grid, or an adaptive solver's tolerances."""
+    if solver.method not in FIXED_METHODS:
+        return {"method": solver.method, "rtol": solver.rtol, "atol": solver.atol}
+    # torchdiffeq hands the constructor the times in the caller's direction.
+    return {
+        "method": solver.method,
+        "options": {"grid_constructor": lambda f, y0, t: fine if t[0] < t[-1] else fine.flip(0)},
+    }
+
+
 def integrate(
     field: torch.nn.Module,
     x: torch.Tensor,
@@ -90,17 +101,7 @@ def integrate(
     times = fine if times is None else times.to(device=x.device, dtype=x.dtype)
     if reverse:
         times = times.flip(0)
-    kwargs: dict = {"method": solver.method}
-    if solver.method in FIXED_METHODS:
-        ascending_grid = fine
-        # torchdiffeq hands the constructor the times in the caller's direction.
-        kwargs["options"] = {
-            "grid_constructor": lambda f, y0, t: (
-                ascending_grid if t[0] < t[-1] else ascending_grid.flip(0)
-            )
-        }
-    else:
-        kwargs.update(rtol=solver.rtol, atol=solver.atol)
+    kwargs = _solver_options(solver, fine)
     if solver.adjoint:
         return odeint_adjoint(field, x, times, adjoint_params=tuple(field.parameters()), **kwargs)
     return odeint(field, x, times, **kwargs)
@@ -186,11 +187,7 @@ def integrate_with_divergence(
     aug = _FieldWithDivergence(field, probe)
     zero = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
     fine = grid.fine(x.device, x.dtype)
-    kwargs: dict = {"method": solver.method}
-    if solver.method in FIXED_METHODS:
-        kwargs["options"] = {"grid_constructor": lambda f, y0, t: fine}
-    else:
-        kwargs.update(rtol=solver.rtol, atol=solver.atol)
+    kwargs = _solver_options(solver, fine)
     times = torch.stack([fine[0], fine[-1]])
     xs, divs = odeint(aug, (x, zero), times, **kwargs)
     return xs[-1], divs[-1]
