@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all lint docs clean
+.PHONY: install demo test test-all bench lint docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,8 +26,13 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -m "slow or not slow"
 
+# The quick settings of every benchmark; tables and plots land in benchmarks/results/.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/mi_gaussian.py --quick
+	$(BIN)/python benchmarks/ot_gaussian.py --quick
+
 lint: $(STAMP)
-	$(BIN)/ruff check flowdre_sklearn tests examples
+	$(BIN)/ruff check flowdre_sklearn tests examples benchmarks
 
 docs: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[docs]"

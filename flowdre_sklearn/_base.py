@@ -9,10 +9,14 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
 from ._core.training import resolve_device, seeded
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+#: Training rows a fitted model is applied to, to check that its fit did not diverge.
+DIVERGENCE_CHECK_ROWS = 1024
 
 
 def seed_from(random_state) -> int:
@@ -27,6 +31,36 @@ def seed_from(random_state) -> int:
         return int(random_state.integers(2**31) if hasattr(random_state, "integers")
                    else random_state.randint(2**31))
     return int(random_state)
+
+
+def check_divergence(
+    values: torch.Tensor, badness: float, *, limit: float, fatal: bool, what: str,
+    measure: str, cause: str,
+) -> None:
+    """Stop a fit that is broken on its own training sample, or warn about a suspect one.
+
+    The training loops stop when a loss is no longer finite, but a diverged model
+    can keep finite (if absurd) losses and overflow only when it is applied; so
+    the caller applies it to its training sample. Non-finite ``values``, or with
+    ``fatal`` a ``badness`` above ``limit`` (a bound no sound model comes near),
+    raise ``FloatingPointError``, which ``_fitting`` turns into a ``RuntimeError``
+    after forgetting the fit. Without ``fatal`` the bound is a heuristic, and
+    exceeding it warns with a ``ConvergenceWarning`` and keeps the model.
+    """
+    if not bool(torch.isfinite(values).all()):
+        raise FloatingPointError(
+            f"{what} gives non-finite values on its own training sample: training diverged. "
+            f"Lower {cause}, or check the data for extreme values."
+        )
+    if badness > limit:
+        message = (
+            f"{what} is far worse on its own training sample than a model that learned "
+            f"nothing ({measure} is {badness:.3g}, above {limit:.3g}): training "
+            f"{'diverged' if fatal else 'probably diverged'}. Lower {cause}."
+        )
+        if fatal:
+            raise FloatingPointError(message)
+        warnings.warn(message, ConvergenceWarning, stacklevel=4)
 
 
 class TorchEstimatorMixin:
@@ -53,7 +87,11 @@ class TorchEstimatorMixin:
                 yield seed, generator
         except FloatingPointError as exc:
             self._forget_fit()
-            raise RuntimeError(str(exc)) from exc
+            # The core knows which loss diverged, not what the user calls its step sizes.
+            rates = ", ".join(
+                f"{k}={v!r}" for k, v in self.get_params(deep=False).items() if k.endswith("lr")
+            )
+            raise RuntimeError(f"{exc} Learning rates of this fit: {rates}.") from exc
         except BaseException:
             self._forget_fit()
             raise

@@ -8,11 +8,12 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.exceptions import NotFittedError
+from sklearn.utils import ClassifierTags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import TORCH_DTYPES, TorchEstimatorMixin
+from ._base import TORCH_DTYPES, TorchEstimatorMixin, check_divergence
 from ._core.bridge import BRIDGES, flow_snapshots, linear_snapshots
 from ._core.flow import Affine, standard_normal_log_density
 from ._core.networks import ACTIVATIONS
@@ -42,7 +43,10 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
     classifier between distant P and Q saturates (the "density chasm").
 
     Inputs are standardised internally (centre and one scale fitted on the pooled
-    samples); the log-ratio is unchanged by such a map.
+    samples); the log-ratio is unchanged by such a map. A column constant in both
+    samples is handled (it carries no information on the ratio); one constant in one
+    sample only (or in ``X`` for ``fit(X)``) warns, as the log-ratio is then
+    infinite; samples that are all one point raise a ``ValueError``.
 
     Parameters
     ----------
@@ -64,6 +68,13 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
     hidden_layer_sizes : sequence of int, default=(128, 128)
         Hidden widths of ``r(x, s)``.
     activation : {"silu", "softplus", "tanh", "elu"}, default="silu"
+    time_frequencies : int, default=8
+        Time enters every layer of ``r(x, s)`` through the features ``s``,
+        ``sin(k pi s)`` and ``cos(k pi s)`` for ``k = 1 .. time_frequencies``.
+        Along the OT bridge ``d/ds log p_s`` changes fast in ``s`` (where the flow
+        widens a narrow direction it decays like ``1 / sigma_s^3``); with time as
+        a plain scalar input (``0``) the network smooths that out, which biased
+        a 2.5-nat mutual information by +0.3 nats in our measurements.
     quadrature : {"gauss-legendre", "simpson38"}, default="gauss-legendre"
         Rule for the time integral on each interval, in training and prediction.
     quadrature_nodes : int, default=3
@@ -125,6 +136,7 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         "n_intervals": [Interval(Integral, 1, None, closed="left")],
         "hidden_layer_sizes": ["array-like"],
         "activation": [StrOptions(set(ACTIVATIONS))],
+        "time_frequencies": [Interval(Integral, 0, None, closed="left")],
         "quadrature": [StrOptions(set(QUADRATURES))],
         "quadrature_nodes": [Interval(Integral, 1, None, closed="left")],
         "quadrature_panels": [Interval(Integral, 1, None, closed="left")],
@@ -147,6 +159,7 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         n_intervals: int = 8,
         hidden_layer_sizes=(128, 128),
         activation: str = "silu",
+        time_frequencies: int = 8,
         quadrature: str = "gauss-legendre",
         quadrature_nodes: int = 3,
         quadrature_panels: int = 1,
@@ -164,6 +177,7 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         self.n_intervals = n_intervals
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.time_frequencies = time_frequencies
         self.quadrature = quadrature
         self.quadrature_nodes = quadrature_nodes
         self.quadrature_panels = quadrature_panels
@@ -238,12 +252,22 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
             history: list[dict] = []
             model = train_time_score(
                 snapshots, quadrature, closing=self.bridge == "flow", hidden=hidden,
-                activation=self.activation, steps=self.steps, batch_size=self.batch_size,
+                activation=self.activation, time_frequencies=self.time_frequencies,
+                steps=self.steps, batch_size=self.batch_size,
                 lr=self.lr, weight_decay=self.weight_decay, generator=generator,
                 progress=Progress(self.verbose), history=history,
             )
             ratio = TelescopicRatio(model, affine)
-            kl_train = float(ratio.log_ratio(p).mean())
+            lr_p, lr_q = ratio.log_ratio(p), ratio.log_ratio(q)
+            # The balanced log-loss of score(): log 2 for a ratio that learned nothing.
+            loss = float(torch.nn.functional.softplus(-lr_p).mean()
+                         + torch.nn.functional.softplus(lr_q).mean()) / 2
+            check_divergence(
+                torch.cat([lr_p, lr_q]), loss, limit=2 * np.log(2), fatal=False,
+                what="The fitted log-ratio",
+                measure="the balanced log-loss", cause="lr (the learning rate)",
+            )
+            kl_train = float(lr_p.mean())
         self.ratio_ = ratio
         self.flow_ = flow
         self.history_ = history
@@ -335,7 +359,10 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
                 )
             return float(np.mean(self.score_samples(X)))
         samples = check_samples(self, X, y, reset=False)
-        lr_p, lr_q = self.log_ratio(samples.p), self.log_ratio(samples.q)
+        # Not self.log_ratio: the samples are validated arrays now, and validating them
+        # again would warn that a model fitted on a DataFrame got no feature names.
+        lr_p = self._map_rows(self.ratio_.log_ratio, samples.p)
+        lr_q = self._map_rows(self.ratio_.log_ratio, samples.q)
         loss = np.logaddexp(0, -lr_p).mean() + np.logaddexp(0, lr_q).mean()
         return float(-loss / 2)
 
@@ -357,5 +384,7 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
+        # As for FlowTransport: y is optional, and as labels it takes two values.
         tags.target_tags.required = False
+        tags.classifier_tags = ClassifierTags(multi_class=False)
         return tags

@@ -7,11 +7,18 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
+from sklearn.utils import ClassifierTags
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import TORCH_DTYPES, TorchEstimatorMixin, seed_from
+from ._base import (
+    DIVERGENCE_CHECK_ROWS,
+    TORCH_DTYPES,
+    TorchEstimatorMixin,
+    check_divergence,
+    seed_from,
+)
 from ._core.flow import Flow, FlowConfig, standard_normal_log_density, train_flow
 from ._core.initialise import PAIRINGS
 from ._core.networks import ACTIVATIONS
@@ -90,7 +97,12 @@ class FlowTransport(OneToOneFeatureMixin, TransformerMixin, TorchEstimatorMixin,
     not be scaled for training to work; log-densities include its Jacobian. One
     scale for all columns keeps the optimal map for the squared Euclidean cost
     unchanged; to transport in per-feature standardised units instead, put a
-    ``StandardScaler`` before this estimator in a ``Pipeline``.
+    ``StandardScaler`` before this estimator in a ``Pipeline`` and fit it with the
+    stacked ``fit(X, y)`` form (a ``Pipeline`` transforms ``X`` only, so the Q sample
+    of ``fit(X_p, X_q)`` would skip the scaler). A column constant in both samples
+    is handled (the flow leaves it nearly in place); one constant in one sample only
+    (or in ``X`` for ``fit(X)``) warns, as P and Q are then mutually singular; samples
+    that are all one point raise a ``ValueError``.
 
     Parameters
     ----------
@@ -307,6 +319,16 @@ class FlowTransport(OneToOneFeatureMixin, TransformerMixin, TorchEstimatorMixin,
             p = self._tensor(samples.p)
             q = None if samples.q is None else self._tensor(samples.q)
             flow, history = train_flow(p, q, config, generator, Progress(self.verbose))
+            # Standardised, the pooled samples have mean squared norm d, so a sound
+            # flow's image has at most about 2 d: 100 d means the flow blew up.
+            with torch.no_grad():
+                pushed = flow.transform(p[:DIVERGENCE_CHECK_ROWS])
+                spread = float(flow.affine.to_flow(pushed).pow(2).sum(1).mean())
+            check_divergence(
+                pushed, spread, limit=100.0 * p.shape[1], fatal=True, what="The fitted flow",
+                measure="the standardised mean squared norm of its image",
+                cause="init_lr (or refine_lr with refinement)",
+            )
         self.flow_: Flow = flow
         self.history_ = history
         self.n_iter_ = config.init_steps + config.refine_steps
@@ -453,6 +475,11 @@ class FlowTransport(OneToOneFeatureMixin, TransformerMixin, TorchEstimatorMixin,
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
+        # y is optional (Q = N(0, I) without it); as 1-D labels it takes exactly
+        # two values, which ClassifierTags(multi_class=False) tells the common
+        # checks, so that they send two-valued labels. estimator_type stays None:
+        # this is not a classifier (no predict, and no stratified CV by default).
         tags.target_tags.required = False
+        tags.classifier_tags = ClassifierTags(multi_class=False)
         tags.input_tags.allow_nan = False
         return tags

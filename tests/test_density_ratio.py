@@ -9,13 +9,15 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from flowdre_sklearn import FlowTransport, TelescopicDensityRatio, mutual_information
 from flowdre_sklearn.datasets import GaussianPair, make_gaussian_mi, make_gaussian_pair
 
-# Known defect, open in the TelescopicDensityRatio issue: along the flow bridge the summed
-# interval logits come out too large on these problems (MI 2.86 for 2.50 at d = 10; KL 35.3
-# for 32 across the chasm; log-density error 0.28 nats), while the linear bridge and a single
-# classifier are unbiased on the MI task (2.48, 2.47). Strict: a fix makes these fail loudly
-# until the marker is removed.
+# Known defects, open in the TelescopicDensityRatio issue. At d = 20 the flow bridge's summed
+# interval logits are too confident (MI 5.7 for 5.0): with the exact OT map the same happens
+# (5.45), less so with an independent sample per snapshot (5.18), so the network learns the
+# paths of the training points, not only the change of density. The chasm and the 2-D
+# log-density need the late intervals' logits far outside the late snapshots, where the
+# network extrapolates (KL 23 for 32; log-density error 0.43 nats). Strict: a fix makes these
+# fail loudly until the marker is removed.
 FLOW_BRIDGE_BIAS = pytest.mark.xfail(
-    strict=True, reason="flow-bridge telescopic estimate biased upwards (issue 3, open)"
+    strict=True, reason="flow-bridge telescopic estimate biased (issue 3, open)"
 )
 
 # Test-sized settings: the flow as in the FlowTransport tests, a small time-score network.
@@ -56,8 +58,7 @@ def test_kl_divergence(gaussian_pair_fit):
     assert model.kl_divergence() == model.kl_train_
 
 
-@FLOW_BRIDGE_BIAS
-@pytest.mark.parametrize("d", [10, 20])
+@pytest.mark.parametrize("d", [10, pytest.param(20, marks=FLOW_BRIDGE_BIAS)])
 def test_mutual_information_gaussian(d):
     X, Y, true_mi = make_gaussian_mi(4000, d=d, mi=d / 4, random_state=0)
     mi = mutual_information(X, Y, random_state=0, **{k: v for k, v in FAST.items()

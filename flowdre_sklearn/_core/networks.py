@@ -39,14 +39,13 @@ class ConcatSquashLinear(nn.Module):
     the ODE solver and the time quadrature both need.
     """
 
-    def __init__(self, in_features: int, out_features: int) -> None:
+    def __init__(self, in_features: int, out_features: int, time_features: int = 1) -> None:
         super().__init__()
         self.linear = nn.Linear(in_features, out_features)
-        self.gate = nn.Linear(1, out_features)
-        self.shift = nn.Linear(1, out_features, bias=False)
+        self.gate = nn.Linear(time_features, out_features)
+        self.shift = nn.Linear(time_features, out_features, bias=False)
 
     def forward(self, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        t = t.reshape(-1, 1).to(h.dtype)
         return self.linear(h) * torch.sigmoid(self.gate(t)) + self.shift(t)
 
 
@@ -73,10 +72,17 @@ class TimeConditionedMLP(nn.Module):
         hidden: Sequence[int],
         activation: str = "silu",
         zero_last: bool = False,
+        time_frequencies: int = 0,
     ) -> None:
         super().__init__()
         sizes = [in_features, *hidden, out_features]
-        self.layers = nn.ModuleList(ConcatSquashLinear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.register_buffer(
+            "frequencies", torch.pi * torch.arange(1, time_frequencies + 1, dtype=torch.float32)
+        )
+        time_features = 1 + 2 * time_frequencies
+        self.layers = nn.ModuleList(
+            ConcatSquashLinear(a, b, time_features) for a, b in zip(sizes[:-1], sizes[1:])
+        )
         self.activations = nn.ModuleList(_activation(activation) for _ in hidden)
         if zero_last:
             last = self.layers[-1]
@@ -84,7 +90,16 @@ class TimeConditionedMLP(nn.Module):
             nn.init.zeros_(last.linear.bias)
             nn.init.zeros_(last.shift.weight)
 
+    def time_features(self, t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """``t`` as a column, followed by ``sin(k pi t), cos(k pi t)`` for each frequency."""
+        t = t.reshape(-1, 1).to(dtype)
+        if self.frequencies.numel() == 0:
+            return t
+        angles = t * self.frequencies.to(dtype)
+        return torch.cat([t, torch.sin(angles), torch.cos(angles)], dim=1)
+
     def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        t = self.time_features(t, x.dtype)
         h = x
         for layer, act in zip(self.layers[:-1], self.activations):
             h = act(layer(t, h))
@@ -101,10 +116,12 @@ class VelocityField(TimeConditionedMLP):
 class TimeScoreNet(TimeConditionedMLP):
     """Time score ``r(x, t)``, a model of ``d/dt log p_t(x)``; returns shape ``(n,)``."""
 
-    def __init__(self, dim: int, hidden: Sequence[int], activation: str = "silu") -> None:
+    def __init__(self, dim: int, hidden: Sequence[int], activation: str = "silu",
+                 time_frequencies: int = 0) -> None:
         # Starting at r = 0 means every interval logit starts at 0 (chance), the
         # right prior for a classifier and a stable start for the sum over time.
-        super().__init__(dim, 1, hidden, activation, zero_last=True)
+        super().__init__(dim, 1, hidden, activation, zero_last=True,
+                         time_frequencies=time_frequencies)
 
     def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return super().forward(t, x).squeeze(-1)

@@ -82,9 +82,10 @@ class TimeScoreModel(nn.Module):
         n_intervals: int,
         quadrature: Quadrature,
         closing: bool,
+        time_frequencies: int = 0,
     ) -> None:
         super().__init__()
-        self.score = TimeScoreNet(dim, hidden, activation)
+        self.score = TimeScoreNet(dim, hidden, activation, time_frequencies)
         self.closing = Classifier(dim, hidden, activation) if closing else None
         self.n_intervals = n_intervals
         nodes, weights = quadrature.on_intervals(
@@ -107,13 +108,17 @@ class TimeScoreModel(nn.Module):
         r = self.score(times.reshape(-1, 1), points.reshape(-1, d)).reshape(points.shape[:-1])
         return (r * weights.reshape(n_intervals, *inner, k)).sum(-1)
 
-    def loss(self, batch: torch.Tensor) -> torch.Tensor:
-        """Summed logistic losses; ``batch[j]`` holds rows drawn from snapshot ``j``."""
-        bridge = batch[:-1] if self.closing is not None else batch
-        logits = self.interval_logits(torch.stack([bridge[:-1], bridge[1:]], 1))
+    def loss(self, earlier: torch.Tensor, later: torch.Tensor,
+             gap: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """Summed logistic losses of the intervals (and of the closing classifier).
+
+        ``earlier[j]`` and ``later[j]`` hold rows of the snapshots at the start
+        and at the end of interval ``j``; ``gap`` the pushed and the real Q rows.
+        """
+        logits = self.interval_logits(torch.stack([earlier, later], 1))
         loss = (F.softplus(logits[:, 0]).mean(-1) + F.softplus(-logits[:, 1]).mean(-1)).sum()
         if self.closing is not None:
-            loss = loss + logistic_loss(self.closing(batch[-2]), self.closing(batch[-1]))
+            loss = loss + logistic_loss(self.closing(gap[0]), self.closing(gap[1]))
         return loss
 
     @torch.no_grad()
@@ -137,6 +142,7 @@ def train_time_score(
     closing: bool,
     hidden,
     activation: str,
+    time_frequencies: int,
     steps: int,
     batch_size: int,
     lr: float,
@@ -145,18 +151,24 @@ def train_time_score(
     progress: Progress,
     history: list[dict],
 ) -> TimeScoreModel:
-    """Fit ``r(x, s)`` (and the closing classifier) on the snapshots ``S_0 .. S_M``."""
+    """Fit ``r(x, s)`` (and the closing classifier) on the snapshots ``S_0 .. S_M``.
+
+    With ``closing``, the last step ``S_{M-1} -> S_M`` (pushed P to real Q) is
+    learned by the closing classifier instead of ``r``.
+    """
     device, dtype = snapshots[0].device, snapshots[0].dtype
     n_intervals = len(snapshots) - 1 - int(closing)
     model = TimeScoreModel(
-        snapshots[0].shape[1], hidden, activation, n_intervals, quadrature, closing
+        snapshots[0].shape[1], hidden, activation, n_intervals, quadrature, closing,
+        time_frequencies,
     ).to(device=device, dtype=dtype)
     optimizer, scheduler = cosine_adam(model.parameters(), lr, steps, weight_decay)
     size = min(batch_size, *(s.shape[0] for s in snapshots))
     log = LossLog("density_ratio", "density-ratio", steps, history, progress, device)
     for step in range(1, steps + 1):
         batch = torch.stack([s[draw_rows(s.shape[0], size, generator, device)] for s in snapshots])
-        loss = model.loss(batch)
+        bridge = batch[:-1] if closing else batch
+        loss = model.loss(bridge[:-1], bridge[1:], (batch[-2], batch[-1]) if closing else None)
         descend(optimizer, scheduler, loss)
         log.add(step, loss)
     model.eval()
