@@ -44,5 +44,5 @@ def write_report(name: str, title: str, command: str, sections: Sequence[str]) -
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.md"
     head = [f"# {title}", "", f"Made by `{command}` on {machine()}.", ""]
-    path.write_text("\n".join(head) + "\n\n".join(sections) + "\n")
+    path.write_text("\n".join(head) + "\n" + "\n\n".join(sections) + "\n")
     return path

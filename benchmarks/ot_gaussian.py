@@ -7,7 +7,8 @@ push-forward of P = N(0, I) by the gradient of a convex function we build,
 the optimal map (Brenier). There POT's ``LinearTransport`` is no longer exact.
 
 Metrics on held-out P points, against the true map T: L2-UVP (%), mean cosine of
-the fitted and the true displacements, transport cost / W2^2, and for the flow
+the fitted and the true displacements, transport cost / the true map's cost on
+the same points (an unbiased stand-in for cost / W2^2), and for the flow
 the round-trip error max ||T^-1(T(x)) - x||.
 
 Methods: ``flow`` (FlowTransport defaults: flow-matching initialisation),
@@ -87,7 +88,7 @@ def fit_map(method: str, X_p: np.ndarray, X_q: np.ndarray, seed: int):
     return (lambda X: model.transform(Xs=X)), None
 
 
-def metrics(T_hat, T_inv, X_test, true_map, w2, target_variance):
+def metrics(T_hat, T_inv, X_test, true_map, target_variance):
     moved, truth = T_hat(X_test), true_map(X_test)
     step_hat, step = moved - X_test, truth - X_test
     cosine = np.sum(step_hat * step, 1) / (
@@ -96,7 +97,9 @@ def metrics(T_hat, T_inv, X_test, true_map, w2, target_variance):
     out = dict(
         l2_uvp=100 * np.mean(np.sum((moved - truth) ** 2, 1)) / target_variance,
         cosine=float(np.mean(cosine)),
-        cost_ratio=float(np.mean(np.sum(step_hat**2, 1)) / w2),
+        # Against the true map's cost on the same points: the sampling noise of the
+        # test points cancels (their mean cost is 10% off W2^2 at 2000 points, d = 2).
+        cost_ratio=float(np.mean(np.sum(step_hat**2, 1)) / np.mean(np.sum(step**2, 1))),
     )
     out["inversion"] = (
         float(np.max(np.linalg.norm(T_inv(moved) - X_test, axis=1))) if T_inv else np.nan
@@ -141,12 +144,13 @@ def main(argv=None) -> list[dict]:
             record = dict(problem=kind, d=d, method=method)
             with stopwatch(record):
                 T_hat, T_inv = fit_map(method, X_p, X_q, args.seed)
-            record.update(metrics(T_hat, T_inv, test, true_map, w2, variance))
+            record.update(metrics(T_hat, T_inv, test, true_map, variance))
+            record["w2_squared"] = w2
             records.append(record)
             print(f"{kind:8s} d={d:3d} {method:13s} L2-UVP {record['l2_uvp']:7.2f}%  "
                   f"cos {record['cosine']:.3f}  cost/W2^2 {record['cost_ratio']:.3f}  "
                   f"inv {record['inversion']:.1e}  {record['seconds']:6.1f} s", flush=True)
-    header = ["problem", "d", "method", "L2-UVP %", "cosine", "cost / W2²", "inversion",
+    header = ["problem", "d", "method", "L2-UVP %", "cosine", "cost / true cost", "inversion",
               "fit s"]
     rows = [[r["problem"], r["d"], r["method"], f"{r['l2_uvp']:.2f}", f"{r['cosine']:.3f}",
              f"{r['cost_ratio']:.3f}", "" if np.isnan(r["inversion"]) else f"{r['inversion']:.1e}",
