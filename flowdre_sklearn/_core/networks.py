@@ -34,9 +34,10 @@ def _activation(name: str) -> nn.Module:
 class ConcatSquashLinear(nn.Module):
     """Affine layer whose output is gated and shifted by time.
 
-    ``h -> (W h + b) * sigmoid(a t + a0) + c t``, the layer of FFJORD and of the
-    Q-flow reference code. Cheap (two extra vectors) and smooth in ``t``, which
-    the ODE solver and the time quadrature both need.
+    ``h -> (W h + b) * sigmoid(A t + a0) + C t``, the layer of FFJORD and of the
+    Q-flow reference code, where ``t`` is a row of time features (the time alone,
+    or with its Fourier features). Cheap and smooth in time, which the ODE solver
+    and the time quadrature both need.
     """
 
     def __init__(self, in_features: int, out_features: int, time_features: int = 1) -> None:
