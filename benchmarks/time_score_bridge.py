@@ -66,13 +66,13 @@ def main(argv=None) -> None:
         snapshots = [x_p @ a.T for a in steps] + [sample(covs[-1], n, rng)]
     else:
         snapshots = [x_p] + [sample(c, n, rng) for c in covs[1:]]
-    closing = args.bridge == "coherent"
+    closing_at = "end" if args.bridge == "coherent" else None
     generator = torch.Generator().manual_seed(args.seed)
     torch.manual_seed(args.seed)
     start = time.perf_counter()
     model = train_time_score(
         [torch.tensor(s, dtype=torch.float32) for s in snapshots], Quadrature(),
-        closing=closing, hidden=(64, 64), activation="silu",
+        closing_at=closing_at, hidden=(64, 64), activation="silu",
         time_frequencies=args.time_frequencies, steps=args.steps, batch_size=256, lr=1e-3,
         weight_decay=0.0, generator=generator, progress=Progress(0), history=[],
     )
@@ -82,7 +82,7 @@ def main(argv=None) -> None:
         x = torch.tensor(points, dtype=torch.float32)
         with torch.no_grad():
             inner = -model.interval_logits(x.expand(M, *x.shape)).numpy()
-            gap = -model.closing(x).numpy() if closing else np.zeros(len(points))
+            gap = -model.closing(x).numpy() if closing_at else np.zeros(len(points))
         return inner, gap
 
     held_out = sample(cov_p, 4000, np.random.default_rng(args.seed + 1))

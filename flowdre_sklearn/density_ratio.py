@@ -63,8 +63,21 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         paired with a random Q row. With ``"linear"`` and ``n_intervals=1`` the
         estimator is a single classifier between P and Q (the baseline).
     n_intervals : int, default=8
-        Intervals along the bridge (the flow bridge adds one more, from the
-        pushed sample to the real Q sample).
+        Intervals along the bridge (the flow bridge adds a closing step, see
+        ``moved_sample``).
+    moved_sample : {"q", "p"}, default="q"
+        What the flow bridge is made of. ``"q"``: the Q sample pulled back to
+        time 0 by the inverse flow, then carried forward to each snapshot time;
+        the bridge starts at ``T^-1#Q``, and its gap to the real P sample (the
+        flow's error) is learned by a time-free classifier at the P end. ``"p"``:
+        the P sample pushed forward (the paper's bridge), closed at the Q end.
+        The log-ratio is mostly wanted at P-like points (``KL(P || Q)``, mutual
+        information, ``score_samples``): there the P-end classifier works inside
+        its training data, while a Q-end one extrapolates the flow's error from
+        near Q, which we measured to be the main bias of the paper's bridge
+        (Gaussian MI, d = 20, 4000 rows: 4.94 nats with ``"q"``, 5.72 with
+        ``"p"``, truth 5). ``"q"`` also builds the bridge from the larger of the
+        two samples when Q is (shuffles, or draws of ``N(0, I)``).
     hidden_layer_sizes : sequence of int, default=(128, 128)
         Hidden widths of ``r(x, s)``.
     activation : {"silu", "softplus", "tanh", "elu"}, default="silu"
@@ -89,6 +102,19 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         Initial learning rate (cosine-decayed).
     weight_decay : float, default=0.0
         Decoupled weight decay (AdamW).
+    validation_fraction : float, default=0.1
+        Share of the rows of each sample held out (drawn at random) for early
+        stopping: they take no part in fitting the flow or the time score. The
+        loss on their snapshots is checked 40 times over ``steps``; training stops
+        after ``n_iter_no_change`` checks in a row worse than the best by more
+        than 0.1%, and keeps the parameters of the last check that was not.
+        Without it the network goes on to learn the training rows, and in high
+        dimension the in-sample log-ratio grows far past the truth (Gaussian MI,
+        d = 80, 4000 rows: 65.9 nats for 20). ``0`` trains for all ``steps`` on all rows (so does a
+        sample too small to hold out 2 rows). A flow passed already fitted has
+        seen all rows.
+    n_iter_no_change : int, default=8
+        Validation checks in a row worse than the best before training stops.
     dtype : {"float32", "float64"}, default="float32"
     device : str or torch.device, default="auto"
         ``"auto"`` uses CUDA when available, else the CPU.
@@ -109,11 +135,23 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
     q_is_standard_normal_ : bool
         True after ``fit(X)``: Q is ``N(0, I)`` and ``score_samples`` is available.
     kl_train_ : float
-        Mean log-ratio over the training P sample, an estimate of ``KL(P || Q)``.
+        Mean log-ratio over all the P rows given to ``fit`` (those held out for
+        validation included), an estimate of ``KL(P || Q)``. After early stopping
+        its optimism is small (Gaussian MI, 4000 rows: within 0.03 nats of the
+        mean over 4000 fresh rows at d = 40 and 80), and it averages ten times
+        more rows than the held-out mean.
+    kl_validation_ : float or None
+        Mean log-ratio over the held-out P rows alone (None without validation).
     history_ : list of dict
-        Loss records of the time-score training.
+        Loss records of the time-score training (phase ``"density_ratio"``), and
+        of the validation checks (phase ``"density_ratio_validation"``).
     n_iter_ : int
-        Adam steps of the time-score training.
+        Adam steps run (fewer than ``steps`` when training stopped early).
+    best_step_ : int
+        The step whose parameters were kept: the last validation check within
+        0.1% of the lowest validation loss (``n_iter_`` without validation).
+    validation_loss_ : float or None
+        The summed interval loss on the held-out snapshots at ``best_step_``.
     device_ : torch.device
 
     Examples
@@ -134,6 +172,7 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         "flow": [HasMethods(["fit", "transform", "trajectory"]), None],
         "bridge": [StrOptions(set(BRIDGES))],
         "n_intervals": [Interval(Integral, 1, None, closed="left")],
+        "moved_sample": [StrOptions({"p", "q"})],
         "hidden_layer_sizes": ["array-like"],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "time_frequencies": [Interval(Integral, 0, None, closed="left")],
@@ -144,6 +183,8 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 2, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "dtype": [StrOptions(set(TORCH_DTYPES))],
         "device": [str, torch.device],
         "random_state": ["random_state"],
@@ -157,6 +198,7 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         flow: FlowTransport | None = None,
         bridge: str = "flow",
         n_intervals: int = 8,
+        moved_sample: str = "q",
         hidden_layer_sizes=(128, 128),
         activation: str = "silu",
         time_frequencies: int = 8,
@@ -167,6 +209,8 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         batch_size: int = 256,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 8,
         dtype: str = "float32",
         device: str | torch.device = "auto",
         random_state=None,
@@ -175,6 +219,7 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         self.flow = flow
         self.bridge = bridge
         self.n_intervals = n_intervals
+        self.moved_sample = moved_sample
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.time_frequencies = time_frequencies
@@ -185,6 +230,8 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
         self.dtype = dtype
         self.device = device
         self.random_state = random_state
@@ -213,7 +260,7 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
             return linear_snapshots(p, q, self.n_intervals, generator)
         dtype = flow.flow_.affine.center.dtype
         pushed = flow_snapshots(flow.flow_, p.to(flow.device_, dtype), q.to(flow.device_, dtype),
-                                self.n_intervals)
+                                self.n_intervals, self.moved_sample)
         return [s.to(device=self.device_, dtype=p.dtype) for s in pushed]
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -237,25 +284,35 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         quadrature = Quadrature(self.quadrature, self.quadrature_nodes, self.quadrature_panels)
         with self._fitting() as (seed, generator):
             samples = check_samples(self, X, y, reset=True)
-            p = self._tensor(samples.p)
+            (p_fit, p_held), (q_fit, q_held) = self._split(samples, seed)
+            p = self._tensor(p_fit)
             if samples.q is None:
-                size = max(samples.p.shape[0], MIN_NORMAL_SAMPLE)
-                q = torch.randn(size, p.shape[1], generator=generator, device=p.device,
-                                dtype=p.dtype)
+                size = max(p.shape[0], MIN_NORMAL_SAMPLE)
+                q = self._standard_normal(size, p.shape[1], generator)
+                q_held_t = (None if p_held is None
+                            else self._standard_normal(max(len(p_held), 256), p.shape[1],
+                                                       generator))
             else:
-                q = self._tensor(samples.q)
+                q = self._tensor(q_fit)
+                q_held_t = None if q_held is None else self._tensor(q_held)
             affine = Affine.fit(p, None if samples.q is None else q)
             flow = None
             if self.bridge == "flow":
-                flow = self._fitted_flow(samples.p, samples.q, seed)
+                flow = self._fitted_flow(p_fit, q_fit, seed)
             snapshots = [affine.to_flow(s) for s in self._snapshots(flow, p, q, generator)]
+            validation = None
+            if p_held is not None:
+                p_held_t = self._tensor(p_held)
+                validation = [affine.to_flow(s)
+                              for s in self._snapshots(flow, p_held_t, q_held_t, generator)]
             history: list[dict] = []
-            model = train_time_score(
-                snapshots, quadrature, closing=self.bridge == "flow", hidden=hidden,
+            model, training = train_time_score(
+                snapshots, quadrature, closing_at=self._closing_at(), hidden=hidden,
                 activation=self.activation, time_frequencies=self.time_frequencies,
                 steps=self.steps, batch_size=self.batch_size,
                 lr=self.lr, weight_decay=self.weight_decay, generator=generator,
                 progress=Progress(self.verbose), history=history,
+                validation=validation, n_iter_no_change=self.n_iter_no_change,
             )
             ratio = TelescopicRatio(model, affine)
             lr_p, lr_q = ratio.log_ratio(p), ratio.log_ratio(q)
@@ -267,15 +324,54 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
                 what="The fitted log-ratio",
                 measure="the balanced log-loss", cause="lr (the learning rate)",
             )
+            kl_validation = None
+            if p_held is not None:
+                lr_held = ratio.log_ratio(p_held_t)
+                kl_validation = float(lr_held.mean())
+                lr_p = torch.cat([lr_p, lr_held])
             kl_train = float(lr_p.mean())
         self.ratio_ = ratio
         self.flow_ = flow
         self.history_ = history
-        self.n_iter_ = self.steps
+        self.n_iter_ = training.steps_run
+        self.best_step_ = training.kept_step
+        self.validation_loss_ = training.kept_validation_loss
         self.kl_train_ = kl_train
+        self.kl_validation_ = kl_validation
         self.q_is_standard_normal_ = samples.q is None
         self.classes_ = samples.classes
         return self
+
+    def _closing_at(self) -> str | None:
+        if self.bridge != "flow":
+            return None
+        return "end" if self.moved_sample == "p" else "start"
+
+    def _standard_normal(self, n: int, d: int, generator) -> torch.Tensor:
+        return torch.randn(n, d, generator=generator, device=self.device_,
+                           dtype=self._torch_dtype)
+
+    def _split(self, samples, seed: int):
+        """``(fit, held-out)`` rows of P and of Q; held-out parts are None without validation.
+
+        Validation needs at least 2 held-out rows and 2 fitting rows on each side;
+        with Q = N(0, I) its held-out sample is drawn fresh.
+        """
+        none = ((samples.p, None), (samples.q, None))
+        if self.validation_fraction == 0:
+            return none
+        rng = np.random.default_rng(seed)
+        parts = []
+        for rows in (samples.p, samples.q):
+            if rows is None:
+                parts.append((None, None))
+                continue
+            n_held = int(self.validation_fraction * rows.shape[0])
+            if n_held < 2 or rows.shape[0] - n_held < 2:
+                return none
+            order = rng.permutation(rows.shape[0])
+            parts.append((rows[order[n_held:]], rows[order[:n_held]]))
+        return tuple(parts)
 
     def log_ratio(self, X) -> np.ndarray:
         """``log p(x) - log q(x)`` at the rows of ``X`` (P is the numerator).
@@ -318,8 +414,8 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         Parameters
         ----------
         X_p : array-like of shape (n_samples, n_features), optional
-            A sample of P; held-out data avoids the optimism of the training
-            sample. Default: the training P sample (``kl_train_``).
+            A sample of P, preferably not used in fitting. Default: the P sample
+            given to ``fit`` (``kl_train_``).
 
         Returns
         -------

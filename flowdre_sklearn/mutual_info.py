@@ -23,8 +23,8 @@ def mutual_information(
     P is the joint sample ``[X, Y]``; Q, the product of the marginals, is made by
     pairing ``X`` with shuffled copies of ``Y`` (``n_shuffles`` independent
     shuffles, so Q is ``n_shuffles`` times as large as P). A
-    :class:`TelescopicDensityRatio` estimates ``log p - log q`` and the MI is its
-    mean over the joint sample.
+    :class:`TelescopicDensityRatio` estimates ``log p - log q`` (its training
+    stopped early on held-out rows) and the MI is its mean over the joint sample.
 
     Unlike :func:`sklearn.feature_selection.mutual_info_regression`, which gives
     one MI per column of ``X`` against a 1-D target with a k-nearest-neighbour
@@ -53,7 +53,7 @@ def mutual_information(
     Returns
     -------
     mi : float
-        The estimate in nats (the mean over the training joint sample).
+        The estimate in nats (``estimator.kl_divergence()``).
     estimator : TelescopicDensityRatio
         Only when ``return_estimator`` is True.
 

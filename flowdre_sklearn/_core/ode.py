@@ -58,11 +58,17 @@ def _solver_options(solver: Solver, fine: torch.Tensor) -> dict:
     """torchdiffeq arguments: the fixed step grid, or an adaptive solver's tolerances."""
     if solver.method not in FIXED_METHODS:
         return {"method": solver.method, "rtol": solver.rtol, "atol": solver.atol}
-    # torchdiffeq hands the constructor the times in the caller's direction.
-    return {
-        "method": solver.method,
-        "options": {"grid_constructor": lambda f, y0, t: fine if t[0] < t[-1] else fine.flip(0)},
-    }
+
+    def grid_constructor(func, y0, t: torch.Tensor) -> torch.Tensor:
+        # The fixed steps inside the span of ``t``, from its first time to its last:
+        # the adjoint's backward pass asks for one output interval at a time.
+        # torchdiffeq hands the times in the caller's direction.
+        low, high = torch.minimum(t[0], t[-1]), torch.maximum(t[0], t[-1])
+        inside = fine[(fine > low) & (fine < high)].to(t.dtype)
+        steps = torch.cat([low.reshape(1), inside, high.reshape(1)])
+        return steps if t[0] < t[-1] else steps.flip(0)
+
+    return {"method": solver.method, "options": {"grid_constructor": grid_constructor}}
 
 
 def integrate(
