@@ -108,12 +108,11 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         loss on their snapshots is checked 40 times over ``steps``; training stops
         after ``n_iter_no_change`` checks in a row worse than the best by more
         than half its standard error, and keeps the parameters of the last check
-        that was not.
-        Without it the network goes on to learn the training rows, and in high
-        dimension the in-sample log-ratio grows far past the truth (Gaussian MI,
-        d = 80, 4000 rows: 65.9 nats for 20). ``0`` trains for all ``steps`` on all rows (so does a
-        sample too small to hold out 2 rows). A flow passed already fitted has
-        seen all rows.
+        that was not. Without it the network goes on to learn the training rows,
+        and in high dimension the in-sample log-ratio grows far past the truth
+        (Gaussian MI, d = 80, 4000 rows: 65.9 nats for 20). ``0`` trains for all
+        ``steps`` on all rows (so does a sample too small to hold out 2 rows). A
+        flow passed already fitted has seen all rows.
     n_iter_no_change : int, default=8
         Validation checks in a row worse than the best before training stops.
     dtype : {"float32", "float64"}, default="float32"

@@ -26,8 +26,6 @@ from .networks import Classifier, TimeScoreNet, logistic_loss
 from .training import LossLog, Progress, cosine_adam, descend, draw_rows
 
 QUADRATURES = ("gauss-legendre", "simpson38")
-#: Where the closing classifier sits: between the first two snapshots or the last two.
-CLOSING_SIDES = ("start", "end")
 
 
 @dataclass(frozen=True)
@@ -218,19 +216,19 @@ def train_time_score(
     learned by the closing classifier instead of ``r``.
 
     With ``validation`` (snapshots of held-out rows, laid out alike), the full
-    loss on them is computed ``VALIDATION_CHECKS`` times over the run. Training
-    stops after ``n_iter_no_change`` checks in a row that are worse than the best
-    by more than half the best's standard error, and keeps the parameters of the
-    last check that was not: on a plateau (no over-fitting) that is the end of
-    the run, where the decayed learning rate has settled details that the
-    validation loss is too noisy to see. Measured: a fixed relative tolerance of
-    0.1% stopped a 2-D fit at step 148 of 1500 on a plateau that wandered by 0.2%
-    (300 held-out rows; log-density error 0.72 nats instead of 0.39); a whole
-    standard error let the Gaussian MI at d = 80 over-fit to 21.5 nats for 20
-    (19.7 with half of it, and 9.87 for 10 at d = 40). The snapshots of one row are that row
-    moved along the bridge, so with many steps the network learns the training
-    rows' paths (the in-sample log-ratio grows without bound in high dimension);
-    held-out rows are what tell when that starts.
+    loss on them is computed ``VALIDATION_CHECKS`` times over the run. The
+    snapshots of one row are that row moved along the bridge, so with many steps
+    the network learns the training rows' paths (the in-sample log-ratio grows
+    without bound in high dimension); held-out rows tell when that starts.
+    Training stops after ``n_iter_no_change`` checks in a row that are worse than
+    the best by more than half the best's standard error, and keeps the
+    parameters of the last check that was not: on a plateau (no over-fitting)
+    that is the end of the run, where the decayed learning rate has settled
+    details that the validation loss is too noisy to see. Measured: a fixed
+    relative tolerance of 0.1% stopped a 2-D fit at step 148 of 1500 on a plateau
+    that wandered by 0.2% (300 held-out rows; log-density error 0.72 nats instead
+    of 0.39); a whole standard error let the Gaussian MI at d = 80 over-fit to
+    21.5 nats for 20 (19.7 with half of it, and 9.87 for 10 at d = 40).
     """
     device, dtype = snapshots[0].device, snapshots[0].dtype
     n_intervals = len(snapshots) - 1 - int(closing_at is not None)
