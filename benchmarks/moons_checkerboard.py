@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 import numpy as np
 import torch
@@ -60,10 +59,10 @@ from sklearn.model_selection import cross_val_score
 
 from flowdre_sklearn import FlowTransport, TelescopicDensityRatio
 from flowdre_sklearn._core.flow import FlowConfig, train_flow
-from flowdre_sklearn._core.training import Progress, seeded
+from flowdre_sklearn._core.training import seeded
 from flowdre_sklearn.datasets import make_moons_checkerboard
 
-from _report import RESULTS, markdown_table, stopwatch, write_report
+from _report import RESULTS, StepClock, markdown_table, stopwatch, write_report
 
 NAME = "moons_checkerboard"
 MAX_CLASSIFIER_ROWS = 10_000
@@ -85,22 +84,6 @@ FULL = dict(DEFAULT, n_samples=50_000, timing_steps=10, push_rows=50_000)
 # Reference values of /work/shared/REFERENCE.md (2 CPU cores, 2 torch threads).
 REFERENCE = dict(accuracy=0.584, cost=0.667, batch_s=(1.6, 2.0), push_50k_s=20.9,
                  schedule_h=8.0)
-
-
-class StepClock(Progress):
-    """A silent progress hook that timestamps every record of every training phase."""
-
-    def __init__(self) -> None:
-        super().__init__(0)
-        self.stamps: dict[str, list[tuple[int, float]]] = {}
-
-    def __call__(self, phase: str, step: int, n_steps: int, **losses: float) -> None:
-        self.stamps.setdefault(phase, []).append((step, time.perf_counter()))
-
-    def seconds_per_step(self, phase: str) -> float:
-        """Mean time of the steps after the first record (setting up is left out)."""
-        (s0, t0), (s1, t1) = self.stamps[phase][0], self.stamps[phase][-1]
-        return (t1 - t0) / (s1 - s0)
 
 
 def timing_configs(settings: dict) -> dict[str, FlowConfig]:

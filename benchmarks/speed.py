@@ -65,10 +65,9 @@ from matplotlib.figure import Figure
 
 import flowdre_sklearn.transport as transport_module
 from flowdre_sklearn import FlowTransport, TelescopicDensityRatio
-from flowdre_sklearn._core.training import Progress
 from flowdre_sklearn.datasets import make_gaussian_ot
 
-from _report import RESULTS, markdown_table, stopwatch, write_report
+from _report import RESULTS, StepClock, markdown_table, stopwatch, write_report
 
 NAME = "speed"
 STATUS = Path("/proc/self/status")
@@ -94,24 +93,6 @@ BUDGET = 6.0  # seconds: a timing is the best of up to 3 calls, fewer past this 
 
 # --------------------------------------------------------------------------- fit timing
 
-class StepClock(Progress):
-    """A silent progress hook that timestamps every record of every training phase."""
-
-    instances: list[StepClock] = []
-
-    def __init__(self, verbose: int = 0) -> None:
-        super().__init__(0)
-        self.stamps: dict[str, list[tuple[int, float]]] = {}
-        StepClock.instances.append(self)
-
-    def __call__(self, phase: str, step: int, n_steps: int, **losses: float) -> None:
-        self.stamps.setdefault(phase, []).append((step, time.perf_counter()))
-
-    def per_100_steps(self, phase: str) -> float:
-        (s0, t0), (s1, t1) = self.stamps[phase][0], self.stamps[phase][-1]
-        return 100 * (t1 - t0) / (s1 - s0) if s1 > s0 else float("nan")
-
-
 def timed_fit(X_p, X_q, sizes: dict, seed: int) -> dict:
     """Fit wall time and seconds per 100 steps of each phase."""
     model = FlowTransport(init_steps=sizes["init_steps"], refine_steps=sizes["refine_steps"],
@@ -121,8 +102,8 @@ def timed_fit(X_p, X_q, sizes: dict, seed: int) -> dict:
     with mock.patch.object(transport_module, "Progress", StepClock), stopwatch(record, "fit_s"):
         model.fit(X_p, X_q)
     clock = StepClock.instances[-1]
-    record["fm_100"] = clock.per_100_steps("flow-matching")
-    record["refine_100"] = clock.per_100_steps("refinement")
+    record["fm_100"] = 100 * clock.seconds_per_step("flow-matching")
+    record["refine_100"] = 100 * clock.seconds_per_step("refinement")
     return record
 
 
