@@ -126,6 +126,18 @@ class TimeScoreModel(nn.Module):
         return loss
 
     @torch.no_grad()
+    def interval_logit(self, j: int, x: torch.Tensor, max_points: int = 2**16) -> torch.Tensor:
+        """``R_j(x_i)`` for one interval ``j`` at every row, in chunks of rows, shape (n,)."""
+        nodes, weights = self.nodes[j].to(x.dtype), self.weights[j].to(x.dtype)
+        k, d = nodes.numel(), x.shape[1]
+        parts = []
+        for rows in x.split(max(1, max_points // k)):
+            points = rows.unsqueeze(1).expand(rows.shape[0], k, d).reshape(-1, d)
+            times = nodes.repeat(rows.shape[0]).reshape(-1, 1)
+            parts.append(self.score(times, points).reshape(-1, k) @ weights)
+        return torch.cat(parts) if parts else x.new_zeros(0)
+
+    @torch.no_grad()
     def logits_everywhere(self, x: torch.Tensor, max_points: int = 2**16) -> torch.Tensor:
         """Every interval's logit at every row, ``R_j(x_i)``, in chunks of rows, shape (M, n)."""
         chunk = max(1, max_points // self.nodes.numel())
@@ -152,12 +164,11 @@ class TimeScoreModel(nn.Module):
         each mean as independent draws and the means as independent of each other.
         """
         bridge, gap = split_closing(snapshots, self.closing_at)
-        # Every snapshot on every interval: simpler than per-interval calls, and
-        # validation sets are small. Interval j lies between bridge[j] and bridge[j+1].
-        logits = [self.logits_everywhere(s) for s in bridge]
         per_row = []
+        # Interval j lies between bridge[j] and bridge[j + 1].
         for j in range(self.n_intervals):
-            per_row += [F.softplus(logits[j][j]), F.softplus(-logits[j + 1][j])]
+            per_row += [F.softplus(self.interval_logit(j, bridge[j])),
+                        F.softplus(-self.interval_logit(j, bridge[j + 1]))]
         if gap is not None:
             per_row += [F.softplus(self.closing(gap[0])), F.softplus(-self.closing(gap[1]))]
         loss = sum(float(v.mean()) for v in per_row)
