@@ -22,8 +22,22 @@ from ._core.training import Progress
 from ._input import check_features, check_samples
 from .transport import FlowTransport, _check_layer_sizes
 
-#: Size of the standard-normal sample that stands for Q after ``fit(X)``, at least.
+#: Size of the standard-normal sample that stands for Q after ``fit(X)``: at least
+#: ``MIN_NORMAL_SAMPLE`` rows, ``NORMAL_SAMPLE_FACTOR`` times the P rows where the
+#: snapshots of that many rows hold at most ``NORMAL_SAMPLE_MAX_VALUES`` numbers
+#: (256 MiB in float32), and never fewer rows than P. Q costs nothing to draw, and
+#: the bridge is made of it: with 2700 P rows in 2-D, 27000 Q rows instead of 2700
+#: took the error of ``score_samples`` from 0.257 to 0.136 nats (the settings of
+#: its test).
 MIN_NORMAL_SAMPLE = 2048
+NORMAL_SAMPLE_FACTOR = 10
+NORMAL_SAMPLE_MAX_VALUES = 2**26
+
+
+def _normal_sample_size(n_p: int, n_features: int, n_snapshots: int) -> int:
+    """Rows of the ``N(0, I)`` sample standing for Q, for ``n_p`` rows of P."""
+    affordable = NORMAL_SAMPLE_MAX_VALUES // (n_features * n_snapshots)
+    return max(n_p, min(max(NORMAL_SAMPLE_FACTOR * n_p, MIN_NORMAL_SAMPLE), affordable))
 
 
 def _q_is_standard_normal(estimator) -> bool:
@@ -88,6 +102,18 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         widens a narrow direction it decays like ``1 / sigma_s^3``); with time as
         a plain scalar input (``0``) the network smooths that out, which biased
         a 2.5-nat mutual information by +0.3 nats in our measurements.
+    quadratic_head : bool, default=False
+        Add to ``r(x, s)`` a quadratic form in ``x`` whose coefficients depend
+        on ``s`` (``2 d`` learned directions). Between Gaussians
+        ``d/ds log p_s`` is exactly such a form; the MLP alone fits it well
+        inside the snapshots but flattens it in their tails, and the log-ratio
+        at P-like points needs the Q-side intervals far out in their tails.
+        Measured on a 2-D Gaussian with ``fit(X)`` (2700 fitting rows, a
+        (64, 64) network, 2500 steps at ``lr=3e-3``, seeds 0 / 1): mean error
+        of ``score_samples`` 0.136 / 0.100 nats with the head, 0.154 / 0.139 without.
+        In high dimension it can over-fit: Gaussian mutual information at
+        d = 80 (truth 20 nats, defaults otherwise) 22.4 with the head, 19.7
+        without. Worth trying in low dimension and for log-densities.
     quadrature : {"gauss-legendre", "simpson38"}, default="gauss-legendre"
         Rule for the time integral on each interval, in training and prediction.
     quadrature_nodes : int, default=3
@@ -178,6 +204,7 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         "hidden_layer_sizes": ["array-like"],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "time_frequencies": [Interval(Integral, 0, None, closed="left")],
+        "quadratic_head": ["boolean"],
         "quadrature": [StrOptions(set(QUADRATURES))],
         "quadrature_nodes": [Interval(Integral, 1, None, closed="left")],
         "quadrature_panels": [Interval(Integral, 1, None, closed="left")],
@@ -204,6 +231,7 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         hidden_layer_sizes=(128, 128),
         activation: str = "silu",
         time_frequencies: int = 8,
+        quadratic_head: bool = False,
         quadrature: str = "gauss-legendre",
         quadrature_nodes: int = 3,
         quadrature_panels: int = 1,
@@ -225,6 +253,7 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.time_frequencies = time_frequencies
+        self.quadratic_head = quadratic_head
         self.quadrature = quadrature
         self.quadrature_nodes = quadrature_nodes
         self.quadrature_panels = quadrature_panels
@@ -289,11 +318,13 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
             (p_fit, p_held), (q_fit, q_held) = self._split(samples, seed)
             p = self._tensor(p_fit)
             if samples.q is None:
-                size = max(p.shape[0], MIN_NORMAL_SAMPLE)
-                q = self._standard_normal(size, p.shape[1], generator)
+                n_snapshots, d = self.n_intervals + 2, p.shape[1]
+                q = self._standard_normal(
+                    _normal_sample_size(p.shape[0], d, n_snapshots), d, generator
+                )
+                # Held-out rows only watch for over-fitting: no need for a large Q there.
                 q_held_t = (None if p_held is None
-                            else self._standard_normal(max(len(p_held), 256), p.shape[1],
-                                                       generator))
+                            else self._standard_normal(max(len(p_held), 256), d, generator))
             else:
                 q = self._tensor(q_fit)
                 q_held_t = None if q_held is None else self._tensor(q_held)
@@ -311,6 +342,7 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
             model, training = train_time_score(
                 snapshots, quadrature, closing_at=self._closing_at(), hidden=hidden,
                 activation=self.activation, time_frequencies=self.time_frequencies,
+                quadratic=self.quadratic_head,
                 steps=self.steps, batch_size=self.batch_size,
                 lr=self.lr, weight_decay=self.weight_decay, generator=generator,
                 progress=Progress(self.verbose), history=history,

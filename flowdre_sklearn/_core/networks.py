@@ -100,11 +100,14 @@ class TimeConditionedMLP(nn.Module):
         return torch.cat([t, torch.sin(angles), torch.cos(angles)], dim=1)
 
     def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        t = self.time_features(t, x.dtype)
+        return self.on_features(self.time_features(t, x.dtype), x)
+
+    def on_features(self, features: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The network on precomputed time features (see :meth:`time_features`)."""
         h = x
         for layer, act in zip(self.layers[:-1], self.activations):
-            h = act(layer(t, h))
-        return self.layers[-1](t, h)
+            h = act(layer(features, h))
+        return self.layers[-1](features, h)
 
 
 class VelocityField(TimeConditionedMLP):
@@ -115,17 +118,38 @@ class VelocityField(TimeConditionedMLP):
 
 
 class TimeScoreNet(TimeConditionedMLP):
-    """Time score ``r(x, t)``, a model of ``d/dt log p_t(x)``; returns shape ``(n,)``."""
+    """Time score ``r(x, t)``, a model of ``d/dt log p_t(x)``; returns shape ``(n,)``.
+
+    With ``quadratic=True`` a quadratic form in ``x`` with time-varying
+    coefficients is added to the MLP: ``sum_k a_k(t) z_k^2 + b_k(t) z_k`` with
+    ``z = W x`` (``2 d`` learned directions, ``a`` and ``b`` linear in the time
+    features). Between Gaussians ``d/dt log p_t`` is exactly such a form, and
+    the MLP alone extrapolates it poorly into the tails of the snapshots, where
+    a log-density is often wanted (the P end, far out in Q's tail).
+    """
 
     def __init__(self, dim: int, hidden: Sequence[int], activation: str = "silu",
-                 time_frequencies: int = 0) -> None:
+                 time_frequencies: int = 0, quadratic: bool = False) -> None:
         # Starting at r = 0 means every interval logit starts at 0 (chance), the
         # right prior for a classifier and a stable start for the sum over time.
         super().__init__(dim, 1, hidden, activation, zero_last=True,
                          time_frequencies=time_frequencies)
+        self.directions = self.coefficients = None
+        if quadratic:
+            self.directions = nn.Linear(dim, 2 * dim, bias=False)
+            # Per direction: the coefficient of z_k^2, then that of z_k.
+            self.coefficients = nn.Linear(1 + 2 * time_frequencies, 4 * dim)
+            nn.init.zeros_(self.coefficients.weight)
+            nn.init.zeros_(self.coefficients.bias)
 
     def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(t, x).squeeze(-1)
+        features = self.time_features(t, x.dtype)
+        r = self.on_features(features, x).squeeze(-1)
+        if self.directions is None:
+            return r
+        z = self.directions(x)
+        square, linear = self.coefficients(features).chunk(2, dim=-1)
+        return r + (square * z.square() + linear * z).sum(-1)
 
 
 class Classifier(nn.Module):

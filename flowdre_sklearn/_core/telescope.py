@@ -85,9 +85,10 @@ class TimeScoreModel(nn.Module):
         quadrature: Quadrature,
         closing_at: str | None,
         time_frequencies: int = 0,
+        quadratic: bool = False,
     ) -> None:
         super().__init__()
-        self.score = TimeScoreNet(dim, hidden, activation, time_frequencies)
+        self.score = TimeScoreNet(dim, hidden, activation, time_frequencies, quadratic)
         self.closing_at = closing_at
         self.closing = None if closing_at is None else Classifier(dim, hidden, activation)
         self.n_intervals = n_intervals
@@ -211,6 +212,7 @@ def train_time_score(
     hidden,
     activation: str,
     time_frequencies: int,
+    quadratic: bool = False,
     steps: int,
     batch_size: int,
     lr: float,
@@ -245,7 +247,7 @@ def train_time_score(
     n_intervals = len(snapshots) - 1 - int(closing_at is not None)
     model = TimeScoreModel(
         snapshots[0].shape[1], hidden, activation, n_intervals, quadrature, closing_at,
-        time_frequencies,
+        time_frequencies, quadratic,
     ).to(device=device, dtype=dtype)
     optimizer, scheduler = cosine_adam(model.parameters(), lr, steps, weight_decay)
     size = min(batch_size, *(s.shape[0] for s in snapshots))
