@@ -27,9 +27,11 @@ At n = 1e5 both predictions are also timed with other numbers of rows per chunk
 (``predict_chunk_size`` set on the instance: 2,048, the default 8,192 and 65,536), since
 the chunk size sets both the working memory and how well the activations fit in cache.
 
-Calibration, in the same process. Forward hooks on every ``torch.nn.Linear`` of the fitted
-networks record, for one chunk of ``predict_chunk_size`` rows and for the last, partial
-chunk, the shape of every linear map the prediction applies: the velocity field's layers
+Calibration, in the same process. Every call of ``torch.nn.functional.linear`` (through
+which ``nn.Linear`` modules and the velocity field's time-gated layers, whose gate is
+folded into their weights, apply them) is recorded, for one chunk of
+``predict_chunk_size`` rows and for the last, partial chunk: the shape of every linear
+map the prediction applies, the velocity field's layers
 at every function evaluation of the ODE solver (their number is counted by a hook on the
 field and checked against 4 evaluations per RK4 step: ``4 * n_blocks * n_steps``), and
 the time-score network's layers at every quadrature node of every interval. Those calls,
@@ -180,30 +182,31 @@ class PeakMemory:
 # --------------------------------------------------------------------------- calibration
 
 def record_linear_calls(modules, fn, X) -> tuple[list[tuple], int]:
-    """Shapes of every ``nn.Linear`` call made by ``fn(X)``, and the calls of the first module.
+    """Shapes of every linear map applied by ``fn(X)``, and the calls of the first module.
 
-    Returns ``[(rows, in_features, out_features, has_bias), ...]`` and the number of
-    calls of ``modules[0]`` (the velocity field: its function evaluations).
+    Every call of ``torch.nn.functional.linear`` is recorded: ``nn.Linear`` modules make
+    theirs through it, and so do the velocity field's layers that fold the time gate into
+    their weights. Returns ``[(rows, in_features, out_features, has_bias), ...]`` and the
+    number of calls of ``modules[0]`` (the velocity field: its function evaluations).
     """
     calls: list[tuple] = []
     counter = [0]
+    linear = F.linear
 
-    def on_linear(module, inputs, output):
-        x = inputs[0]
-        calls.append((int(np.prod(x.shape[:-1])), module.in_features, module.out_features,
-                      module.bias is not None))
+    def recording_linear(x, weight, bias=None):
+        calls.append((int(np.prod(x.shape[:-1])), weight.shape[1], weight.shape[0],
+                      bias is not None))
+        return linear(x, weight, bias)
 
     def on_root(module, inputs, output):
         counter[0] += 1
 
-    handles = [m.register_forward_hook(on_linear) for root in modules
-               for m in root.modules() if isinstance(m, torch.nn.Linear)]
-    handles.append(modules[0].register_forward_hook(on_root))
+    handle = modules[0].register_forward_hook(on_root)
     try:
-        fn(X)
+        with mock.patch("torch.nn.functional.linear", recording_linear):
+            fn(X)
     finally:
-        for handle in handles:
-            handle.remove()
+        handle.remove()
     return calls, counter[0]
 
 
@@ -450,9 +453,9 @@ def main(argv=None) -> dict:
          f"{setup['dre_hidden']} with Fourier time features, {setup['n_intervals']} intervals x "
          f"{setup['nodes']} quadrature nodes, plus the closing classifier. Chunks of "
          f"{setup['chunk']:,} rows. Seconds: the best of up to 3 calls within {BUDGET:g} s "
-         "(the matmul replay likewise). Matmul bound: every "
-         "`nn.Linear` call of the prediction (recorded by forward hooks) replayed alone with "
-         "`torch.nn.functional.linear` on random tensors of the same shapes; fraction = "
+         "(the matmul replay likewise). Matmul bound: every call of "
+         "`torch.nn.functional.linear` made by the prediction (recorded by intercepting it) "
+         "replayed alone on random tensors of the same shapes; fraction = "
          "bound time / prediction time. Peak memory: " + memory.method + "; the input array "
          "is not counted, the float64 output is (up to twice its size: the chunks' outputs "
          "and their concatenation)." + verdict + "\n\n" + predict_table(predict)
