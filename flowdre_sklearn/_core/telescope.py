@@ -104,13 +104,23 @@ class TimeScoreModel(nn.Module):
         ``x`` has shape ``(n_intervals, ..., d)``, its leading axis indexing the
         interval each point is evaluated on; returns shape ``(n_intervals, ...)``.
         """
-        nodes, weights = self.nodes.to(x.dtype), self.weights.to(x.dtype)
-        n_intervals, k, d = nodes.shape[0], nodes.shape[1], x.shape[-1]
+        n_intervals, k = self.nodes.shape
         inner = [1] * (x.dim() - 2)
+        return self._quadrature(x, self.nodes.reshape(n_intervals, *inner, k),
+                                self.weights.reshape(n_intervals, *inner, k))
+
+    def _quadrature(self, x: torch.Tensor, nodes: torch.Tensor,
+                    weights: torch.Tensor) -> torch.Tensor:
+        """``sum_i weights_i r(x, nodes_i)`` at every row of ``x`` (shape ``(..., d)``).
+
+        ``nodes`` and ``weights`` broadcast against ``(..., k)``; one network call.
+        """
+        nodes, weights = nodes.to(x.dtype), weights.to(x.dtype)
+        k, d = nodes.shape[-1], x.shape[-1]
         points = x.unsqueeze(-2).expand(*x.shape[:-1], k, d)
-        times = nodes.reshape(n_intervals, *inner, k).expand(*points.shape[:-1])
+        times = nodes.expand(*points.shape[:-1])
         r = self.score(times.reshape(-1, 1), points.reshape(-1, d)).reshape(points.shape[:-1])
-        return (r * weights.reshape(n_intervals, *inner, k)).sum(-1)
+        return (r * weights).sum(-1)
 
     def loss(self, earlier: torch.Tensor, later: torch.Tensor,
              gap: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
@@ -129,13 +139,9 @@ class TimeScoreModel(nn.Module):
     @torch.no_grad()
     def interval_logit(self, j: int, x: torch.Tensor, max_points: int = 2**16) -> torch.Tensor:
         """``R_j(x_i)`` for one interval ``j`` at every row, in chunks of rows, shape (n,)."""
-        nodes, weights = self.nodes[j].to(x.dtype), self.weights[j].to(x.dtype)
-        k, d = nodes.numel(), x.shape[1]
-        parts = []
-        for rows in x.split(max(1, max_points // k)):
-            points = rows.unsqueeze(1).expand(rows.shape[0], k, d).reshape(-1, d)
-            times = nodes.repeat(rows.shape[0]).reshape(-1, 1)
-            parts.append(self.score(times, points).reshape(-1, k) @ weights)
+        chunk = max(1, max_points // self.nodes.shape[1])
+        parts = [self._quadrature(rows, self.nodes[j], self.weights[j])
+                 for rows in x.split(chunk)]
         return torch.cat(parts) if parts else x.new_zeros(0)
 
     @torch.no_grad()
