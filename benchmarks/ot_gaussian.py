@@ -12,9 +12,12 @@ the same points (an unbiased stand-in for cost / W2^2), and for the flow
 the round-trip error max ||T^-1(T(x)) - x||.
 
 Methods: ``flow`` (FlowTransport defaults: flow-matching initialisation),
-``flow-refined`` (plus Q-flow refinement), POT's ``LinearTransport``,
-``EMDTransport`` and ``SinkhornTransport`` (fitted on a subsample, applied out
-of sample by their barycentric mapping).
+``flow-refined`` (plus ``REFINE_STEPS`` steps of Q-flow refinement), POT's
+``LinearTransport``, ``EMDTransport`` and ``SinkhornTransport`` (fitted on a
+subsample, applied out of sample by their barycentric mapping). Sinkhorn's
+entropic regularisation is chosen per problem from ``SINKHORN_REGS`` by its
+error against the true map: an oracle choice, so its row is the best that
+Sinkhorn can do here, not what a user without the truth would get.
 
 Run ``python benchmarks/ot_gaussian.py [--quick | --full]``; writes
 ``benchmarks/results/ot_gaussian.md`` and ``ot_gaussian.png``.
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 import numpy as np
 
@@ -33,6 +37,11 @@ from flowdre_sklearn.datasets import make_gaussian_ot
 from _report import RESULTS, markdown_table, stopwatch, write_report
 
 POT_SUBSAMPLE = 2048
+REFINE_STEPS = 500
+# Relative to the median squared distance (POT's norm="median"). Below 0.01 the
+# plain Sinkhorn iterations underflow or stop converging in 3000 iterations, and
+# the log-domain solver is 20x slower on 2 cores; 0.03 is the best at d = 2 .. 32.
+SINKHORN_REGS = (0.1, 0.03, 0.01)
 
 
 class BrenierPair:
@@ -63,10 +72,11 @@ class BrenierPair:
         return float(np.trace(np.cov(Y.T)))
 
 
-def fit_map(method: str, X_p: np.ndarray, X_q: np.ndarray, seed: int):
+def fit_map(method: str, X_p: np.ndarray, X_q: np.ndarray, seed: int, reg: float = 0.03,
+            refine_steps: int = REFINE_STEPS):
     """A fitted map ``x -> T(x)`` and, for flows, its inverse."""
     if method.startswith("flow"):
-        refine = 1000 if method == "flow-refined" else 0
+        refine = refine_steps if method == "flow-refined" else 0
         flow = FlowTransport(refine_steps=refine, random_state=seed).fit(X_p, X_q)
         return flow.transform, flow.inverse_transform
     import ot
@@ -81,10 +91,13 @@ def fit_map(method: str, X_p: np.ndarray, X_q: np.ndarray, seed: int):
         if method == "pot-emd":
             model = ot.da.EMDTransport()
         else:
-            # Entropic regularisation relative to the mean squared distance (POT's
-            # norm="median" would rescale the cost; this keeps it in data units).
-            model = ot.da.SinkhornTransport(reg_e=0.05, max_iter=2000, norm="max")
-        model.fit(Xs=sub_p, Xt=sub_q)
+            # The standard (not log-domain) iterations and the barycentric
+            # out-of-sample map: POT's "continuous" map forces the log-domain solver.
+            model = ot.da.SinkhornTransport(reg_e=reg, max_iter=3000, norm="median",
+                                            method="sinkhorn", out_of_sample_map="ferradans")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "did not converge" at the smallest reg
+            model.fit(Xs=sub_p, Xt=sub_q)
     return (lambda X: model.transform(Xs=X)), None
 
 
@@ -126,33 +139,39 @@ def problems(dims, seed, n):
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="d = 2 .. 32, no refinement")
+    size.add_argument("--quick", action="store_true", help="d = 2 .. 32")
     size.add_argument("--full", action="store_true", help="d = 2 .. 128")
     parser.add_argument("--dims", type=int, nargs="+")
     parser.add_argument("--methods", nargs="+")
     parser.add_argument("--n", type=int, default=4096, help="rows of each sample")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--refine-steps", type=int, default=REFINE_STEPS,
+                        help="refinement steps of flow-refined")
     args = parser.parse_args(argv)
+    refine_steps = args.refine_steps
     dims = args.dims or ([2, 8, 16, 32, 64, 128] if args.full else [2, 8, 16, 32])
-    methods = args.methods or (
-        (["flow"] if args.quick else ["flow", "flow-refined"])
-        + ["pot-linear", "pot-emd", "pot-sinkhorn"]
-    )
+    methods = args.methods or ["flow", "flow-refined", "pot-linear", "pot-emd", "pot-sinkhorn"]
     records = []
     for kind, d, X_p, X_q, test, true_map, w2, variance in problems(dims, args.seed, args.n):
         for method in methods:
-            record = dict(problem=kind, d=d, method=method)
-            with stopwatch(record):
-                T_hat, T_inv = fit_map(method, X_p, X_q, args.seed)
-            record.update(metrics(T_hat, T_inv, test, true_map, variance))
-            record["w2_squared"] = w2
+            if method == "pot-sinkhorn":
+                record = best_sinkhorn(X_p, X_q, args.seed, test, true_map, variance)
+            else:
+                record = dict(method=method)
+                with stopwatch(record):
+                    T_hat, T_inv = fit_map(method, X_p, X_q, args.seed,
+                                          refine_steps=refine_steps)
+                record.update(metrics(T_hat, T_inv, test, true_map, variance))
+            record.update(problem=kind, d=d, w2_squared=w2)
             records.append(record)
             print(f"{kind:8s} d={d:3d} {method:13s} L2-UVP {record['l2_uvp']:7.2f}%  "
                   f"cos {record['cosine']:.3f}  cost/W2^2 {record['cost_ratio']:.3f}  "
                   f"inv {record['inversion']:.1e}  {record['seconds']:6.1f} s", flush=True)
+    refined = "flow-refined" in methods
     header = ["problem", "d", "method", "L2-UVP %", "cosine", "cost / true cost", "inversion",
               "fit s"]
-    rows = [[r["problem"], r["d"], r["method"], f"{r['l2_uvp']:.2f}", f"{r['cosine']:.3f}",
+    rows = [[r["problem"], r["d"], r["method"] + (f" (reg {r['reg']:g})" if "reg" in r else ""),
+             f"{r['l2_uvp']:.2f}", f"{r['cosine']:.3f}",
              f"{r['cost_ratio']:.3f}", "" if np.isnan(r["inversion"]) else f"{r['inversion']:.1e}",
              f"{r['seconds']:.1f}"] for r in records]
     table = markdown_table(header, rows)
@@ -161,11 +180,71 @@ def main(argv=None) -> list[dict]:
     write_report(
         "ot_gaussian", "Optimal transport maps against closed forms", command.strip(),
         [f"{args.n} rows per sample (POT's EMD and Sinkhorn: a {POT_SUBSAMPLE}-row "
-         f"subsample), 2000 held-out P points, seed {args.seed}.", table,
+         f"subsample), 2000 held-out P points, seed {args.seed}. `flow-refined`: "
+         f"{refine_steps} refinement steps after the same initialisation. Sinkhorn: the "
+         f"best of reg in {list(SINKHORN_REGS)} (relative to the median squared distance) "
+         "by its error against the true map, an oracle choice. Cost / true cost: "
+         "against the true map's cost on the same held-out points.", table,
+         targets(records, "flow-refined" if refined else "flow"),
          "![L2-UVP against dimension](ot_gaussian.png)"],
     )
     print(table)
     return records
+
+
+def best_sinkhorn(X_p, X_q, seed, test, true_map, variance) -> dict:
+    """Sinkhorn at each reg of ``SINKHORN_REGS``; the record of the lowest L2-UVP.
+
+    Its seconds are those of the chosen fit alone."""
+    best = None
+    for reg in SINKHORN_REGS:
+        record = dict(method="pot-sinkhorn", reg=reg)
+        with stopwatch(record):
+            T_hat, _ = fit_map("pot-sinkhorn", X_p, X_q, seed, reg=reg)
+        record.update(metrics(T_hat, None, test, true_map, variance))
+        if best is None or record["l2_uvp"] < best["l2_uvp"]:
+            best = record
+    return best
+
+
+def targets(records, ours: str) -> str:
+    """The issue's targets, each stated as met or not from this run's rows."""
+    def rows(method, kind=None):
+        return [r for r in records if r["method"] == method and kind in (None, r["problem"])]
+
+    lines = [f"Targets, for `{ours}`:", ""]
+    for kind in sorted({r["problem"] for r in records}):
+        for limit, dims in ((2.0, lambda d: d <= 16), (5.0, lambda d: d == 32)):
+            cells = [r for r in rows(ours, kind) if dims(r["d"])]
+            if cells:
+                worst = max(cells, key=lambda r: r["l2_uvp"])
+                met = "met" if worst["l2_uvp"] < limit else "not met"
+                where = "d <= 16" if limit == 2.0 else "d = 32"
+                lines.append(f"- {kind}: L2-UVP below {limit:g}% at {where}: {met} "
+                             f"(worst {worst['l2_uvp']:.2f}% at d = {worst['d']}).")
+        for method in (ours, "pot-linear"):
+            off = [r for r in rows(method, kind) if abs(r["cost_ratio"] - 1) > 0.03]
+            if method == ours or rows(method, kind):
+                lines.append(f"- {kind}: transport cost of `{method}` within 3% of the true "
+                             "map's: " + ("met at every d." if not off else "not met at d = "
+                             + ", ".join(f"{r['d']} ({r['cost_ratio']:.3f})" for r in off)
+                             + "."))
+        if kind != "gaussian":
+            linear = {r["d"]: r for r in rows("pot-linear", kind)}
+            wins = [r["d"] for r in rows(ours, kind)
+                    if r["d"] in linear and r["l2_uvp"] < linear[r["d"]]["l2_uvp"]]
+            if linear:
+                lines.append(f"- {kind}: lower L2-UVP than `pot-linear` (not exact here) at "
+                             f"d = {', '.join(map(str, wins)) or 'none'} of "
+                             f"{', '.join(map(str, sorted(linear)))}.")
+    if ours != "flow" and rows("flow"):
+        pairs = [(a, b) for a in rows("flow") for b in rows(ours)
+                 if (a["problem"], a["d"]) == (b["problem"], b["d"])]
+        lower = sum(b["l2_uvp"] < a["l2_uvp"] for a, b in pairs)
+        closer = sum(abs(b["cost_ratio"] - 1) < abs(a["cost_ratio"] - 1) for a, b in pairs)
+        lines.append(f"- Refinement improves on flow matching alone: lower L2-UVP in {lower} "
+                     f"of {len(pairs)} problems, cost ratio nearer 1 in {closer} of {len(pairs)}.")
+    return "\n".join(lines)
 
 
 def plot(records, methods, path):
@@ -181,7 +260,10 @@ def plot(records, methods, path):
             rows = [r for r in records if r["problem"] == kind and r["method"] == method]
             ax.plot([r["d"] for r in rows], [r["l2_uvp"] for r in rows], marker="o",
                     label=method)
+        dims = sorted({r["d"] for r in records})
         ax.set(xscale="log", yscale="log", xlabel="dimension", ylabel="L2-UVP (%)", title=kind)
+        ax.set_xticks(dims, [str(d) for d in dims])
+        ax.minorticks_off()
     axes[0][0].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
