@@ -18,9 +18,9 @@ from __future__ import annotations
 import torch
 
 from .networks import Classifier, logistic_loss
-from .ode import Solver, TimeGrid, integrate, kinetic_energy, push
+from .ode import Solver, TimeGrid, integrate, integrate_both_ways, kinetic_energy, push
 from .samples import TwoSamples
-from .training import Progress, check_finite, draw_rows, log_interval
+from .training import Progress, adam, check_finite, draw_rows, log_interval
 
 DIRECTIONS = ("both", "alternate", "forward")
 
@@ -31,7 +31,7 @@ class _Direction:
     def __init__(self, reverse: bool, dim: int, hidden, activation, lr, device, dtype) -> None:
         self.reverse = reverse
         self.classifier = Classifier(dim, hidden, activation).to(device=device, dtype=dtype)
-        self.optimizer = torch.optim.Adam(self.classifier.parameters(), lr=lr)
+        self.optimizer = adam(self.classifier.parameters(), lr)
 
     def classifier_step(self, pushed: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         loss = logistic_loss(self.classifier(pushed), self.classifier(real))
@@ -95,7 +95,7 @@ def refine(
         bwd.warm_up(push(field, x_q_all, grid, solver, reverse=True), data.p,
                     classifier_warmup_steps, size, generator)
 
-    optimizer = torch.optim.Adam(field.parameters(), lr=lr)
+    optimizer = adam(field.parameters(), lr)
     fine = grid.fine(device, dtype)
     every = log_interval(steps)
     sums = torch.zeros(2, device=device)
@@ -111,9 +111,14 @@ def refine(
         x_p = data.draw_p(size, generator)
         x_q = data.draw_q(size, generator)
         loss = torch.zeros((), device=device, dtype=dtype)
+        if len(active) == 2:
+            paths = dict(zip((False, True), integrate_both_ways(field, x_p, x_q, grid, solver)))
+        else:
+            paths = {active[0].reverse: integrate(field, x_q if active[0].reverse else x_p,
+                                                  grid, solver, fine, active[0].reverse)}
         for direction in active:
-            source, target = (x_q, x_p) if direction.reverse else (x_p, x_q)
-            states = integrate(field, source, grid, solver, fine, direction.reverse)
+            target = x_p if direction.reverse else x_q
+            states = paths[direction.reverse]
             pushed = states[-1]
             for _ in range(classifier_steps):
                 direction.classifier_step(pushed.detach(), target)
