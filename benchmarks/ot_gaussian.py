@@ -20,7 +20,9 @@ error against the true map: an oracle choice, so its row is the best that
 Sinkhorn can do here, not what a user without the truth would get.
 
 Run ``python benchmarks/ot_gaussian.py [--quick | --full]``; writes
-``benchmarks/results/ot_gaussian.md`` and ``ot_gaussian.png``.
+``benchmarks/results/ot_gaussian.md`` and ``ot_gaussian.png``. ``--problems
+brenier-sharp --report ot_brenier_sharp`` runs a strongly non-affine Brenier
+pair (sharper, larger ridges) into its own report.
 """
 
 from __future__ import annotations
@@ -47,12 +49,17 @@ SINKHORN_REGS = (0.1, 0.03, 0.01)
 class BrenierPair:
     """P = N(0, I); Q = (grad phi)#P with phi convex: the optimal map is grad phi."""
 
-    def __init__(self, d: int, seed: int, n_ridges: int = 8) -> None:
+    def __init__(self, d: int, seed: int, n_ridges: int = 8, ridge_norm: float = 2.0,
+                 amplitude: float = 1.0) -> None:
+        # ridge_norm sets how sharp each sigmoid is along its direction (about 2: in
+        # its near-linear range over P's bulk, so the map is close to affine when d
+        # grows; 5: close to a step, so Q splits into shifted pieces); amplitude
+        # scales the steps.
         rng = np.random.default_rng(seed)
         basis, _ = np.linalg.qr(rng.normal(size=(d, d)))
         self.A = basis @ np.diag(rng.uniform(0.5, 1.5, d)) @ basis.T
-        self.W = rng.normal(size=(n_ridges, d)) / np.sqrt(d) * 2.0
-        self.c = rng.uniform(0.5, 1.5, n_ridges)
+        self.W = rng.normal(size=(n_ridges, d)) / np.sqrt(d) * ridge_norm
+        self.c = rng.uniform(0.5, 1.5, n_ridges) * amplitude
         self.d = d
 
     def ot_map(self, X: np.ndarray) -> np.ndarray:
@@ -120,20 +127,29 @@ def metrics(T_hat, T_inv, X_test, true_map, target_variance):
     return out
 
 
-def problems(dims, seed, n):
-    for d in dims:
-        X_p, X_q, gauss = make_gaussian_ot(n, d=d, random_state=seed)
-        test = np.random.default_rng(seed + 100).multivariate_normal(
-            gauss.mean_p, gauss.cov_p, size=2000
-        )
-        yield ("gaussian", d, X_p, X_q, test, gauss.ot_map, gauss.w2_squared(),
-               float(np.trace(gauss.cov_q)))
-    for d in dims:
-        pair = BrenierPair(d, seed)
-        X_p, X_q = pair.sample(n, seed)
-        test = np.random.default_rng(seed + 100).normal(size=(2000, d))
-        yield ("brenier", d, X_p, X_q, test, pair.ot_map, pair.w2_squared(),
-               pair.target_variance())
+# The non-Gaussian pairs by name: BrenierPair's shape arguments.
+BRENIER_PAIRS = {"brenier": {}, "brenier-sharp": dict(ridge_norm=5.0, amplitude=2.0)}
+PROBLEMS = ("gaussian", *BRENIER_PAIRS)
+
+
+def problems(kinds, dims, seed, n):
+    if "gaussian" in kinds:
+        for d in dims:
+            X_p, X_q, gauss = make_gaussian_ot(n, d=d, random_state=seed)
+            test = np.random.default_rng(seed + 100).multivariate_normal(
+                gauss.mean_p, gauss.cov_p, size=2000
+            )
+            yield ("gaussian", d, X_p, X_q, test, gauss.ot_map, gauss.w2_squared(),
+                   float(np.trace(gauss.cov_q)))
+    for kind, shape in BRENIER_PAIRS.items():
+        if kind not in kinds:
+            continue
+        for d in dims:
+            pair = BrenierPair(d, seed, **shape)
+            X_p, X_q = pair.sample(n, seed)
+            test = np.random.default_rng(seed + 100).normal(size=(2000, d))
+            yield (kind, d, X_p, X_q, test, pair.ot_map, pair.w2_squared(),
+                   pair.target_variance())
 
 
 def main(argv=None) -> list[dict]:
@@ -147,12 +163,17 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--refine-steps", type=int, default=REFINE_STEPS,
                         help="refinement steps of flow-refined")
+    parser.add_argument("--problems", nargs="+", choices=PROBLEMS,
+                        default=["gaussian", "brenier"])
+    parser.add_argument("--report", default="ot_gaussian",
+                        help="name of the report and plot in benchmarks/results/")
     args = parser.parse_args(argv)
     refine_steps = args.refine_steps
     dims = args.dims or ([2, 8, 16, 32, 64, 128] if args.full else [2, 8, 16, 32])
     methods = args.methods or ["flow", "flow-refined", "pot-linear", "pot-emd", "pot-sinkhorn"]
     records = []
-    for kind, d, X_p, X_q, test, true_map, w2, variance in problems(dims, args.seed, args.n):
+    for kind, d, X_p, X_q, test, true_map, w2, variance in problems(args.problems, dims,
+                                                                       args.seed, args.n):
         for method in methods:
             if method == "pot-sinkhorn":
                 record = best_sinkhorn(X_p, X_q, args.seed, test, true_map, variance)
@@ -175,10 +196,10 @@ def main(argv=None) -> list[dict]:
              f"{r['cost_ratio']:.3f}", "" if np.isnan(r["inversion"]) else f"{r['inversion']:.1e}",
              f"{r['seconds']:.1f}"] for r in records]
     table = markdown_table(header, rows)
-    plot(records, methods, RESULTS / "ot_gaussian.png")
+    plot(records, methods, RESULTS / f"{args.report}.png")
     command = "python benchmarks/ot_gaussian.py " + " ".join(argv or sys.argv[1:])
     write_report(
-        "ot_gaussian", "Optimal transport maps against closed forms", command.strip(),
+        args.report, "Optimal transport maps against closed forms", command.strip(),
         [f"{args.n} rows per sample (POT's EMD and Sinkhorn: a {POT_SUBSAMPLE}-row "
          f"subsample), 2000 held-out P points, seed {args.seed}. `flow-refined`: "
          f"{refine_steps} refinement steps after the same initialisation. Sinkhorn: the "
@@ -186,7 +207,7 @@ def main(argv=None) -> list[dict]:
          "by its error against the true map, an oracle choice. Cost / true cost: "
          "against the true map's cost on the same held-out points.", table,
          targets(records, "flow-refined" if refined else "flow"),
-         "![L2-UVP against dimension](ot_gaussian.png)"],
+         f"![L2-UVP against dimension]({args.report}.png)"],
     )
     print(table)
     return records
