@@ -114,24 +114,23 @@ def integrate(
 
 
 class _BothWays(torch.nn.Module):
-    """The field run forward in time on the first ``n_forward`` rows, backward on the rest.
+    """The field run forward in time on the rows where ``sign`` is +1, backward on the rest.
 
     In the integration variable ``s`` in [0, 1], a forward row is at time ``t = s``
     and moves with ``v``; a backward row is at ``t = 1 - s`` and moves with ``-v``.
     One call of the field serves both, with per-row times.
     """
 
-    def __init__(self, field: torch.nn.Module, n_forward: int) -> None:
+    def __init__(self, field: torch.nn.Module, sign: torch.Tensor) -> None:
         super().__init__()
         self.field = field
-        self.n_forward = n_forward
+        self.sign = sign  # (n, 1): +1 forward, -1 backward
+        self.backward_rows = sign < 0
 
     def forward(self, s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        n, m = self.n_forward, x.shape[0] - self.n_forward
-        s = s.reshape(1, 1).to(x.dtype)
-        t = torch.cat([s.expand(n, 1), (1 - s).expand(m, 1)])
-        sign = torch.cat([x.new_ones(n, 1), x.new_full((m, 1), -1.0)])
-        return self.field(t, x) * sign
+        s = s.to(x.dtype)
+        t = torch.where(self.backward_rows, 1 - s, s)
+        return self.field(t, x) * self.sign
 
 
 def integrate_both_ways(
@@ -150,16 +149,9 @@ def integrate_both_ways(
     rounding: the backward rows see the times ``1 - s``); an adaptive solver picks
     its steps for the two batches together.
     """
-    fine = grid.fine(x_forward.device, x_forward.dtype)
-    both = _BothWays(field, x_forward.shape[0])
-    x = torch.cat([x_forward, x_backward])
-    kwargs = _solver_options(solver, fine)
-    if solver.adjoint:
-        states = odeint_adjoint(both, x, fine, adjoint_params=tuple(field.parameters()),
-                                **kwargs)
-    else:
-        states = odeint(both, x, fine, **kwargs)
-    n = x_forward.shape[0]
+    n, m = x_forward.shape[0], x_backward.shape[0]
+    sign = torch.cat([x_forward.new_ones(n, 1), x_backward.new_full((m, 1), -1.0)])
+    states = integrate(_BothWays(field, sign), torch.cat([x_forward, x_backward]), grid, solver)
     return states[:, :n], states[:, n:]
 
 
