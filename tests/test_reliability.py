@@ -3,6 +3,7 @@ determinism and untouched global state, progress output and Ctrl-C.
 
 Bad input that must raise is in test_input_errors.py."""
 
+import contextlib
 import re
 import warnings
 
@@ -58,7 +59,13 @@ def test_extreme_scales_fit_as_well_as_unit_scale(scale):
     np.testing.assert_allclose(ratio().fit(X_P * scale, X_Q * scale).log_ratio(X * scale),
                                ratio().fit(X_P, X_Q).log_ratio(X), atol=1e-5)
     # Q = N(0, I) is not rescaled with the data, so only finiteness can be asked there.
-    assert np.isfinite(flow().fit(X_P * scale).score_samples(X_P * scale)).all()
+    # From data of scale 1000 the flow contracts onto N(0, I) by about 1000, which the
+    # test's coarse grid cannot retrace on the way back (the round trip misses by 17%
+    # of the pooled standard deviation): fit says so rather than staying silent.
+    with (pytest.warns(UserWarning, match="grid is too coarse") if scale > 1
+          else contextlib.nullcontext()):
+        density = flow().fit(X_P * scale)
+    assert np.isfinite(density.score_samples(X_P * scale)).all()
 
 
 def test_duplicated_rows():

@@ -1,6 +1,8 @@
 """FlowTransport: accuracy against closed-form optimal transport, invertibility, refinement,
 density, input forms and determinism."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -59,6 +61,28 @@ def test_inverse_transform_inverts(gaussian_fit):
     # Backward RK4 on the same grid retraces the forward steps up to O(h^5)
     # local error per step and float32 round-off (about 1e-6 relative).
     assert np.abs(back - X_test).max() / scale < 1e-4
+
+
+def test_fit_measures_the_round_trip_and_warns_when_the_grid_is_too_coarse():
+    # Flow matching never integrates the field, so the grid does not change training:
+    # both models below learn the same field (same seed) and differ only in how it is
+    # integrated. One Euler step forward and one back miss x by |v(x, 0) - v(T(x), 1)|,
+    # zero only for a perfectly straight learned flow; 4 x 4 RK4 steps retrace it.
+    X_p, X_q, _ = make_gaussian_ot(500, d=2, shift=3.0, random_state=0)
+    settings = dict(hidden_layer_sizes=(32, 32), init_steps=200, random_state=0)
+    with pytest.warns(UserWarning, match="solver grid is too coarse"):
+        coarse = FlowTransport(solver="euler", n_blocks=1, n_steps=1, **settings).fit(X_p, X_q)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fine = FlowTransport(n_steps=4, **settings).fit(X_p, X_q)
+    for model in (coarse, fine):
+        # All 500 rows are under the 1024 that fit checks: the attribute is the
+        # largest round trip over X_p (float32 rounding differs between the two paths).
+        back = model.inverse_transform(model.transform(X_p))
+        measured = np.linalg.norm(back - X_p, axis=1).max()
+        assert model.round_trip_error_ == pytest.approx(measured, rel=1e-2, abs=1e-6)
+    assert fine.round_trip_error_ < 1e-3 < 0.1 < coarse.round_trip_error_, (
+        fine.round_trip_error_, coarse.round_trip_error_)
 
 
 def test_trajectory_ends_are_input_and_image(gaussian_fit):

@@ -59,7 +59,7 @@ class Affine:
 class FlowConfig:
     """Hyperparameters of the flow and of its training (see ``FlowTransport``)."""
 
-    hidden: tuple[int, ...] = (64, 64)
+    hidden: tuple[int, ...] = (128, 128, 128)
     activation: str = "silu"
     n_blocks: int = 4
     n_steps: int = 2
