@@ -72,7 +72,8 @@ def estimate(method: str, X: np.ndarray, Y: np.ndarray, seed: int) -> float:
     if method == "flow":
         return mutual_information(X, Y, **ours)
     if method == "flow-refined":
-        return mutual_information(X, Y, flow=FlowTransport(refine_steps=1000), **ours)
+        return mutual_information(X, Y, flow=FlowTransport(refine_steps=1000, random_state=seed),
+                                  **ours)
     if method == "linear":
         return mutual_information(X, Y, bridge="linear", **ours)
     if method == "single":

@@ -140,14 +140,13 @@ class FlowTransport(OneToOneFeatureMixin, TransformerMixin, TorchEstimatorMixin,
         Depth matters more than width for maps that are far from affine: on
         the sharp Brenier pair of ``benchmarks/ot_gaussian.py`` (Q split into
         shifted pieces), L2-UVP 15% / 8.4% at d = 2 / 8 with (64, 64), 37% /
-        7.8% with (128, 128), 3.7% / 4.2% with (128, 128, 128), for 1.0-1.3x the
-        flow-matching time on two cores; on its Gaussian pairs, 0.25-1.6% at
-        d = 2 .. 32 with (128, 128, 128) against 0.20-2.0% with (64, 64).
-        Doubling ``init_steps`` takes the three-layer network to 2.0% / 2.3%.
-        The price is at prediction and refinement: side by side at d = 8,
-        ``transform`` runs 3.3x fewer rows per second than with (64, 64) and a
-        refinement fit takes 1.9x as long (flow matching 1.1x), so for maps
-        known to be smooth the smaller network is as accurate and faster.
+        7.8% with (128, 128), 3.7% / 4.2% with (128, 128, 128), and 2.0% /
+        2.3% with twice the ``init_steps``; on its Gaussian pairs, 0.25-1.6%
+        at d = 2 .. 32 with (128, 128, 128) against 0.20-2.0% with (64, 64).
+        Against (64, 64), side by side at d = 8 on two cores, flow matching
+        takes 1.1x as long, a refinement fit 1.9x, and ``transform`` runs
+        3.3x fewer rows per second: for maps known to be smooth the smaller
+        network is as accurate and faster.
     activation : {"silu", "softplus", "tanh", "elu"}, default="silu"
         Activation of all networks.
     n_blocks : int, default=4
