@@ -86,8 +86,8 @@ def adam(params, lr: float, weight_decay: float = 0.0) -> torch.optim.AdamW:
     """AdamW, fused into one kernel where torch has one for the parameters' device.
 
     Our networks are small, so the optimiser's per-tensor loop is a large share of
-    a training step: fused, a step of the default velocity network takes 0.23 ms
-    instead of 0.91 ms on two CPU cores, a fifth of a flow-matching step.
+    a training step: fused, a step of a (64, 64) velocity network takes 0.23 ms
+    instead of 0.91 ms on two CPU cores, a fifth of its flow-matching step.
     """
     params = list(params)
     fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
