@@ -433,12 +433,15 @@ def main(argv=None) -> dict:
                 f"{setup['solver_evaluations']}"
                 f" ({'equal' if counted == {setup['solver_evaluations']} else 'DIFFERENT'}).")
     command = "python benchmarks/speed.py " + " ".join(argv or sys.argv[1:])
+    defaults = FlowTransport()  # the fit sweeps leave these at their defaults
     write_report(
         NAME, "Speed and memory", command.strip(),
         ["## Fit time\n\n"
          f"`FlowTransport` with {sizes['init_steps']} flow-matching steps, "
          f"{sizes['refine_steps']} refinement steps and {CLASSIFIER_WARMUP} classifier warm-up "
-         "steps, other settings default (network (64, 64), batch 128, 4 blocks x 2 RK4 steps), "
+         f"steps, other settings default (network {defaults.hidden_layer_sizes}, batch "
+         f"{defaults.batch_size}, {defaults.n_blocks} blocks x {defaults.n_steps} "
+         f"{defaults.solver} steps), "
          "on Gaussian pairs. Per-100-step times exclude setting up (measured between the "
          "first and the last progress record of each phase); the fit time includes "
          "everything (validation, standardisation, the refinement's pushes of both full "
