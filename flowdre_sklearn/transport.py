@@ -119,6 +119,10 @@ class FlowTransport(OneToOneFeatureMixin, TransformerMixin, TorchEstimatorMixin,
        weight leaves the end marginals mismatched by a fraction of order
        ``gamma`` (the penalty trades the match for shorter paths), the decay
        lets the path-shortening act early and the match be restored at the end.
+       The refined flow is a moving average of the flow's weights over the
+       refinement steps (time constant a fifth of ``refine_steps``), which
+       smooths out the noise that the classifiers' estimates leave in the last
+       step's weights.
 
     Inputs are standardised internally: an affine map ``z = (x - c) / s``
     (column centres ``c`` and one scale ``s`` for all columns) fitted on the pooled
@@ -173,16 +177,17 @@ class FlowTransport(OneToOneFeatureMixin, TransformerMixin, TorchEstimatorMixin,
         Adam learning rate of the initialisation (cosine-decayed).
     refine_steps : int, default=0
         Flow steps of Q-flow refinement; 0 keeps the flow-matching flow.
-        Off by default: it costs several times the initialisation's time and
-        its gain depends on the sample. The minibatch-OT start is already
-        near the optimal map in low dimension, and there the classifiers'
-        sampling noise can outweigh the gain. In ``benchmarks/ot_gaussian.py``
-        (4096 rows per side, d = 2 .. 32) 500 steps lowered L2-UVP in 4 of 8
-        problems (Gaussian d = 2: 0.25% -> 0.09%; elsewhere changes of 0.2
-        points or less, either way) and brought the Gaussian transport cost
-        from up to 21% above the optimal map's to within 3% of it at d <= 16
-        (12% above at d = 32), for 40-50 s more on two cores. From a poor
-        start (independent pairing, L2-UVP 22%) 300 steps reach 7%.
+        Off by default: it costs several times the initialisation's time and,
+        from the minibatch-OT start, which is already near the optimal map,
+        its gain is modest. In ``benchmarks/ot_gaussian.py`` (4096 rows per
+        side, d = 2 .. 32) 500 steps lowered L2-UVP in all 8 Gaussian and
+        mild Brenier problems, by 3-24% (Gaussian d = 32: 1.62% -> 1.27%),
+        and brought the Gaussian transport cost from up to 21% above the
+        optimal map's to within 3% of it at d = 8, 16, 32 (at d = 2 it stays
+        10% under, where flow matching left it), for 34-40 s more on two
+        cores; on a pair whose Q splits into shifted pieces it helped at
+        d = 2 only (3.7% -> 2.5%). From a poor start (independent pairing,
+        L2-UVP 20%) 300 steps reach 5.6%.
     refine_lr : float, default=5e-5
         Adam learning rate of the flow during refinement.
     batch_size : int, default=128

@@ -11,6 +11,19 @@ classifiers fixed, the flow minimises
 The classifiers are trained first on the pushed samples of the initial flow,
 then kept fresh (like a GAN discriminator) by a few steps on every new batch of
 pushed samples, which the flow step computes anyway, so they cost no extra push.
+
+The flow returned is an exponential moving average of its iterates, with a
+horizon of ``AVERAGING_HORIZON`` of the steps (Polyak averaging): from a
+flow-matching start what is left to gain is of the order of the classifiers'
+noise, which the last iterate carries and the average smooths out. In
+``benchmarks/ot_gaussian.py`` (500 steps, 4096 rows per side, d = 2 .. 32) the
+average has a lower L2-UVP than flow matching alone on all 8 Gaussian and mild
+Brenier problems, the last iterate on 4; the last iterate did better only on the
+Gaussian pair at d = 2 (0.09% against 0.19%: the flow still moves at the end
+there, and the average lags). On the sharp Brenier pair the average beat the
+last iterate at d = 2, 8, 16 (3.25% -> 2.45% at d = 2) and tied at d = 32. A
+plain mean over the steps after the kinetic decay did about as well in a side
+run (0.02 points better to 0.2 worse).
 """
 
 from __future__ import annotations
@@ -23,6 +36,37 @@ from .samples import TwoSamples
 from .training import Progress, adam, check_finite, draw_rows, log_interval
 
 DIRECTIONS = ("both", "alternate", "forward")
+AVERAGING_HORIZON = 0.2  # of the steps: the time constant of the returned average
+
+
+class WeightAverage:
+    """Moving average of a module's parameters over the iterates passed to ``add``.
+
+    The ``k``-th iterate enters with weight ``max(1 / k, 1 / horizon)``: a plain
+    mean while fewer than ``horizon`` iterates have been seen, an exponential
+    moving average with time constant ``horizon`` after that, so no weight is
+    left on the parameters held before the first ``add``.
+    """
+
+    def __init__(self, module: torch.nn.Module, horizon: float) -> None:
+        self.params = list(module.parameters())
+        self.average = [p.detach().clone() for p in self.params]
+        self.horizon = max(1.0, horizon)
+        self.count = 0
+
+    @torch.no_grad()
+    def add(self) -> None:
+        self.count += 1
+        weight = max(1.0 / self.count, 1.0 / self.horizon)  # a Python float: no device sync
+        for average, param in zip(self.average, self.params):
+            average.lerp_(param, weight)
+
+    @torch.no_grad()
+    def copy_to_module(self) -> None:
+        """Set the module's parameters to the average (no-op before any ``add``)."""
+        if self.count:
+            for average, param in zip(self.average, self.params):
+                param.copy_(average)
 
 
 class _Direction:
@@ -96,6 +140,7 @@ def refine(
                     classifier_warmup_steps, size, generator)
 
     optimizer = adam(field.parameters(), lr)
+    average = WeightAverage(field, AVERAGING_HORIZON * steps)
     fine = grid.fine(device, dtype)
     every = log_interval(steps)
     sums = torch.zeros(2, device=device)
@@ -131,6 +176,7 @@ def refine(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(field.parameters(), 10.0)
         optimizer.step()
+        average.add()
         if step % every == 0 or step == steps:
             kl, kinetic = (sums / terms).tolist()
             sums.zero_()
@@ -139,3 +185,4 @@ def refine(
             history.append({"phase": "refinement", "step": step, "kl": kl, "kinetic": kinetic,
                             "gamma": weight})
             progress("refinement", step, steps, kl=kl, kinetic=kinetic, gamma=weight)
+    average.copy_to_module()
