@@ -45,7 +45,10 @@ class WeightAverage:
     The ``k``-th iterate enters with weight ``max(1 / k, 1 / horizon)``: a plain
     mean while fewer than ``horizon`` iterates have been seen, an exponential
     moving average with time constant ``horizon`` after that, so no weight is
-    left on the parameters held before the first ``add``.
+    left on the parameters held before the first ``add``. Not
+    ``torch.optim.swa_utils.AveragedModel``: that one copies the whole module and
+    reads its iterate count from a device tensor on every update (a host sync
+    per training step on CUDA).
     """
 
     def __init__(self, module: torch.nn.Module, horizon: float) -> None:
