@@ -80,12 +80,15 @@ class BrenierPair:
 
 
 def fit_map(method: str, X_p: np.ndarray, X_q: np.ndarray, seed: int, reg: float = 0.03,
-            refine_steps: int = REFINE_STEPS):
-    """A fitted map ``x -> T(x)`` and, for flows, its inverse."""
+            refine_steps: int = REFINE_STEPS, return_model: bool = False, **flow_params):
+    """A fitted map ``x -> T(x)`` and, for flows, its inverse (and the model, on request).
+
+    ``flow_params`` go to ``FlowTransport`` for the flow methods."""
     if method.startswith("flow"):
         refine = refine_steps if method == "flow-refined" else 0
-        flow = FlowTransport(refine_steps=refine, random_state=seed).fit(X_p, X_q)
-        return flow.transform, flow.inverse_transform
+        flow = FlowTransport(**{"refine_steps": refine, **flow_params},
+                             random_state=seed).fit(X_p, X_q)
+        return (flow.transform, flow.inverse_transform) + ((flow,) if return_model else ())
     import ot
 
     rng = np.random.default_rng(seed)
@@ -105,7 +108,7 @@ def fit_map(method: str, X_p: np.ndarray, X_q: np.ndarray, seed: int, reg: float
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "did not converge" at the smallest reg
             model.fit(Xs=sub_p, Xt=sub_q)
-    return (lambda X: model.transform(Xs=X)), None
+    return ((lambda X: model.transform(Xs=X)), None) + ((model,) if return_model else ())
 
 
 def metrics(T_hat, T_inv, X_test, true_map, target_variance):

@@ -20,7 +20,13 @@ from ._base import (
     check_divergence,
     seed_from,
 )
-from ._core.flow import Flow, FlowConfig, standard_normal_log_density, train_flow
+from ._core.flow import (
+    ROUND_TRIP_TOLERANCE,
+    Flow,
+    FlowConfig,
+    standard_normal_log_density,
+    train_flow,
+)
 from ._core.initialise import PAIRINGS
 from ._core.networks import ACTIVATIONS
 from ._core.ode import ADAPTIVE_METHODS, FIXED_METHODS
@@ -36,13 +42,15 @@ _PARAMETER_CONSTRAINTS: dict = {
     "hidden_layer_sizes": ["array-like"],
     "activation": [StrOptions(set(ACTIVATIONS))],
     "n_blocks": [Interval(Integral, 1, None, closed="left")],
-    "n_steps": [Interval(Integral, 1, None, closed="left")],
+    "n_steps": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     "solver": [StrOptions(set(FIXED_METHODS + ADAPTIVE_METHODS))],
     "adjoint": ["boolean"],
     "tol": [Interval(Real, 0, None, closed="neither")],
-    "init_steps": [Interval(Integral, 1, None, closed="left")],
+    "init_steps": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     "init_pairing": [StrOptions(set(PAIRINGS))],
     "init_lr": [Interval(Real, 0, None, closed="neither")],
+    "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+    "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     "refine_steps": [Interval(Integral, 0, None, closed="left")],
     "refine_lr": [Interval(Real, 0, None, closed="neither")],
     "batch_size": [Interval(Integral, 2, None, closed="left")],
@@ -67,9 +75,6 @@ def _check_layer_sizes(sizes, name: str) -> tuple[int, ...]:
     return sizes
 
 
-#: Round-trip error, as a fraction of the pooled standard deviation, above which
-#: ``fit`` warns that the solver grid does not resolve the learned field.
-ROUND_TRIP_TOLERANCE = 1e-2
 
 
 def _round_trip_error(flow: Flow, x: torch.Tensor, pushed: torch.Tensor) -> float:
@@ -141,22 +146,23 @@ class FlowTransport(OneToOneFeatureMixin, TransformerMixin, TorchEstimatorMixin,
     ----------
     hidden_layer_sizes : sequence of int, default=(128, 128, 128)
         Hidden widths of the velocity network (concat-squash layers in ``t``).
-        Depth matters more than width for maps that are far from affine: on
-        the sharp Brenier pair of ``benchmarks/ot_gaussian.py`` (Q split into
-        shifted pieces), L2-UVP 15% / 8.4% at d = 2 / 8 with (64, 64), 37% /
-        7.8% with (128, 128), 3.7% / 4.2% with (128, 128, 128), and 2.0% /
-        2.3% with twice the ``init_steps``; on its Gaussian pairs, 0.25-1.6%
-        at d = 2 .. 32 with (128, 128, 128) against 0.20-2.0% with (64, 64).
-        Against (64, 64), side by side at d = 8 on two cores, flow matching
-        takes 1.1x as long, a refinement fit 1.9x, and ``transform`` runs
-        3.3x fewer rows per second: for maps known to be smooth the smaller
-        network is as accurate and faster.
+        Depth matters more than width for maps that are far from affine; the
+        default is as accurate as a twice wider one up to d = 128 on the
+        benchmarks (``benchmarks/results/ot_hard_tradeoff.md``). For maps
+        known to be smooth, ``(64, 64)`` is as accurate and several times
+        faster in ``transform``.
     activation : {"silu", "softplus", "tanh", "elu"}, default="silu"
         Activation of all networks.
     n_blocks : int, default=4
         Time blocks of [0, 1]; their end states are the flow's snapshots.
-    n_steps : int, default=2
-        Fixed solver steps per block.
+    n_steps : int or "auto", default="auto"
+        Fixed solver steps per block. ``"auto"`` chooses them after flow
+        matching: steps double from 2 (up to 16) until the map of 1024
+        training rows agrees with that of twice the steps to 1% of the
+        samples' standard deviation (root mean square), so the grid follows
+        the learned field (straight paths in low dimension need few steps,
+        the sharper fields of high dimension more). The value used is
+        ``n_steps_``. Set an integer to fix the cost of ``transform``.
     solver : {"rk4", "midpoint", "euler", "dopri5"}, default="rk4"
         ODE solver. Fixed-step solvers make ``T(x)`` a function of ``x`` alone;
         the adaptive ``dopri5`` picks steps from the whole batch, so a row's image
@@ -166,34 +172,53 @@ class FlowTransport(OneToOneFeatureMixin, TransformerMixin, TorchEstimatorMixin,
         about twice the field evaluations) instead of through the solver steps.
     tol : float, default=1e-5
         Relative and absolute tolerance of ``dopri5``.
-    init_steps : int, default=2000
-        Adam steps of flow-matching initialisation. Counted in steps rather
-        than epochs so that small samples still get a trained flow and large
-        ones are not passed over more often than needed.
+    init_steps : int or "auto", default="auto"
+        Most Adam steps of flow-matching initialisation (early stopping, see
+        ``validation_fraction``, may end it sooner). ``"auto"`` takes
+        ``round(2500 * sqrt(d))`` for ``d`` features: the regression target
+        grows noisier with the dimension, and a fixed count leaves the flow
+        under-fitted (its map shrinks towards the mean, with a transport cost
+        below the optimal one) from a few dozen dimensions on. Counted in
+        steps rather than epochs so that small samples still get a trained
+        flow and large ones are not passed over more often than needed. Lower
+        it for a quick, rougher fit.
     init_pairing : {"ot", "independent"}, default="ot"
         Pairing of P and Q rows in flow-matching batches: exact minibatch
         optimal transport, or independent (a valid but not optimal start).
-    init_lr : float, default=2e-3
-        Adam learning rate of the initialisation (cosine-decayed).
+    init_lr : float, default=5e-3
+        Adam learning rate of the initialisation, decayed along a cosine to 2%
+        of itself. Lower it if the flow-matching loss diverges.
+    validation_fraction : float, default=0.1
+        Share of the rows of each sample held out from flow matching to stop
+        it early: the flow-matching loss on held-out pairs is checked 50 times
+        over ``init_steps``; after ``n_iter_no_change`` checks without a new
+        best the flow goes back to its best and the learning rate is cut
+        five-fold, and the plateau after two cuts ends flow matching. The
+        minibatch pairing is only near optimal, and a field fitted to it too
+        closely learns its noise (on Gaussian pairs within a few thousand
+        steps), while maps far from affine keep improving much longer: the
+        held-out loss tells the two apart. ``0`` (or fewer than 16 held-out
+        rows) trains for all ``init_steps`` on all rows. Refinement uses all
+        rows.
+    n_iter_no_change : int, default=5
+        Validation checks without a new best before the learning rate is cut.
     refine_steps : int, default=0
         Flow steps of Q-flow refinement; 0 keeps the flow-matching flow.
-        Off by default: it costs several times the initialisation's time and,
-        from the minibatch-OT start, which is already near the optimal map,
-        its gain is modest. In ``benchmarks/ot_gaussian.py`` (4096 rows per
-        side, d = 2 .. 32) 500 steps lowered L2-UVP in all 8 Gaussian and
-        mild Brenier problems, by 3-24% (Gaussian d = 32: 1.62% -> 1.27%),
-        and brought the Gaussian transport cost from up to 21% above the
-        optimal map's to within 3% of it at d = 8, 16, 32 (at d = 2 it stays
-        10% under, where flow matching left it), for 34-40 s more on two
-        cores; on a pair whose Q splits into shifted pieces it helped at
-        d = 2 only (3.7% -> 2.5%). From a poor start (independent pairing,
-        L2-UVP 20%) 300 steps reach 5.6%.
+        Off by default: it costs several times the initialisation's time,
+        and from the minibatch-OT start, which is already near the optimal
+        map, what is left to gain is of the order of the noise of the
+        classifiers' KL estimates. It pays from a poor start (for example
+        ``init_pairing="independent"``) and lowers the transport cost towards
+        the optimal one in low dimension; in high dimension it needs wider,
+        fresher classifiers and a small ``gamma`` to help at all
+        (``benchmarks/results/ot_hard.md``).
     refine_lr : float, default=5e-5
         Adam learning rate of the flow during refinement.
     batch_size : int, default=128
         Rows of each sample per batch, in both phases. The exact assignment
-        of each flow-matching batch costs about ``batch_size**2.7`` operations
-        (3 ms at 128, 21 ms at 256 on one core), which sets this default.
+        of each flow-matching batch costs about ``batch_size**2.7``
+        operations, which soon dominates a step; larger batches pair the
+        samples more nearly optimally, at a price that more steps pay better.
     gamma : float, default=0.1
         Initial weight of the kinetic energy in the refinement loss.
     directions : {"both", "alternate", "forward"}, default="both"
@@ -239,7 +264,11 @@ class FlowTransport(OneToOneFeatureMixin, TransformerMixin, TorchEstimatorMixin,
         About 20 records per phase: phase (``"flow_matching"`` or
         ``"refinement"``), step, and the mean losses since the last record.
     n_iter_ : int
-        Total training steps of the flow (both phases).
+        Training steps of the flow run in both phases (flow matching may stop
+        before ``init_steps``).
+    n_steps_ : int
+        Solver steps per block of the fitted flow (the one chosen when
+        ``n_steps="auto"``).
     round_trip_error_ : float
         ``max ||T^-1(T(x)) - x||`` over up to 1024 training rows of P, in data
         units: how well the solver grid resolves the learned field. ``fit``
@@ -275,13 +304,15 @@ class FlowTransport(OneToOneFeatureMixin, TransformerMixin, TorchEstimatorMixin,
         hidden_layer_sizes=(128, 128, 128),
         activation: str = "silu",
         n_blocks: int = 4,
-        n_steps: int = 2,
+        n_steps: int | str = "auto",
         solver: str = "rk4",
         adjoint: bool = False,
         tol: float = 1e-5,
-        init_steps: int = 2000,
+        init_steps: int | str = "auto",
         init_pairing: str = "ot",
-        init_lr: float = 2e-3,
+        init_lr: float = 5e-3,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 5,
         refine_steps: int = 0,
         refine_lr: float = 5e-5,
         batch_size: int = 128,
@@ -307,6 +338,8 @@ class FlowTransport(OneToOneFeatureMixin, TransformerMixin, TorchEstimatorMixin,
         self.init_steps = init_steps
         self.init_pairing = init_pairing
         self.init_lr = init_lr
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
         self.refine_steps = refine_steps
         self.refine_lr = refine_lr
         self.batch_size = batch_size
@@ -327,13 +360,15 @@ class FlowTransport(OneToOneFeatureMixin, TransformerMixin, TorchEstimatorMixin,
             hidden=_check_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes"),
             activation=self.activation,
             n_blocks=self.n_blocks,
-            n_steps=self.n_steps,
+            n_steps=None if self.n_steps == "auto" else self.n_steps,
             method=self.solver,
             adjoint=self.adjoint,
             tol=self.tol,
-            init_steps=self.init_steps,
+            init_steps=None if self.init_steps == "auto" else self.init_steps,
             init_pairing=self.init_pairing,
             init_lr=self.init_lr,
+            validation_fraction=self.validation_fraction,
+            n_iter_no_change=self.n_iter_no_change,
             refine_steps=self.refine_steps,
             batch_size=self.batch_size,
             lr=self.refine_lr,
@@ -385,7 +420,8 @@ class FlowTransport(OneToOneFeatureMixin, TransformerMixin, TorchEstimatorMixin,
         self.flow_: Flow = flow
         self.round_trip_error_ = round_trip
         self.history_ = history
-        self.n_iter_ = config.init_steps + config.refine_steps
+        self.n_iter_ = flow.config.init_steps + flow.config.refine_steps
+        self.n_steps_ = flow.config.n_steps
         self.q_is_standard_normal_ = samples.q is None
         self.classes_ = samples.classes
         self._probe_seed = seed

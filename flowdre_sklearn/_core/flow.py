@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from .initialise import flow_matching
+from .initialise import ValidationPairs, flow_matching, flow_matching_steps
 from .networks import VelocityField
-from .ode import Solver, TimeGrid, integrate, integrate_with_divergence, push
+from .ode import Solver, TimeGrid, integrate, integrate_with_divergence, push, resolved_grid
 from .refine import refine
 from .samples import TwoSamples
 from .training import Progress
@@ -62,13 +62,15 @@ class FlowConfig:
     hidden: tuple[int, ...] = (128, 128, 128)
     activation: str = "silu"
     n_blocks: int = 4
-    n_steps: int = 2
+    n_steps: int | None = 2
     method: str = "rk4"
     adjoint: bool = False
     tol: float = 1e-5
-    init_steps: int = 2000
+    init_steps: int | None = 2000
     init_pairing: str = "ot"
     init_lr: float = 2e-3
+    validation_fraction: float = 0.1
+    n_iter_no_change: int = 5
     refine_steps: int = 0
     batch_size: int = 128
     lr: float = 5e-5
@@ -86,6 +88,18 @@ class FlowConfig:
     @property
     def solver(self) -> Solver:
         return Solver(self.method, self.adjoint, self.tol, self.tol)
+
+
+#: Largest round-trip error ``||T^-1(T(x)) - x||`` of a sound flow, in standardised
+#: units (a fraction of the samples' standard deviation): above it ``FlowTransport``
+#: warns that the grid is too coarse, and ``n_steps=None`` refines the grid until
+#: half of it is met.
+ROUND_TRIP_TOLERANCE = 1e-2
+#: Root-mean-square difference, in standardised units, between the maps of a
+#: grid and of twice its steps below which ``n_steps=None`` stops refining the grid.
+GRID_TOLERANCE = 1e-2
+#: Rows of P on which the grid is resolved: enough for a stable mean, cheap to push.
+GRID_CHECK_ROWS = 1024
 
 
 class Flow:
@@ -142,6 +156,36 @@ def standard_normal_log_density(x: torch.Tensor) -> torch.Tensor:
     return -0.5 * x.pow(2).sum(1) - 0.5 * x.shape[1] * math.log(2 * math.pi)
 
 
+#: Fewest held-out rows of each sample for early stopping of flow matching.
+MIN_VALIDATION_ROWS = 16
+
+
+def held_out(
+    data: TwoSamples, config: FlowConfig, generator: torch.Generator
+) -> tuple[TwoSamples, ValidationPairs | None]:
+    """Rows for flow matching and held-out pairs for its early stopping.
+
+    ``config.validation_fraction`` of each sample, drawn at random, is held out;
+    none when that leaves fewer than ``MIN_VALIDATION_ROWS`` of either. A
+    Gaussian Q is drawn afresh for the held-out pairs.
+    """
+    n_p = int(config.validation_fraction * data.n_p)
+    n_q = n_p if data.q is None else int(config.validation_fraction * data.n_q)
+    if min(n_p, n_q) < MIN_VALIDATION_ROWS:
+        return data, None
+    order_p = torch.randperm(data.n_p, generator=generator, device=data.p.device)
+    if data.q is None:
+        training = replace(data, p=data.p[order_p[n_p:]])
+        held_q = data.draw_q(n_q, generator)
+    else:
+        order_q = torch.randperm(data.n_q, generator=generator, device=data.q.device)
+        training = replace(data, p=data.p[order_p[n_p:]], q=data.q[order_q[n_q:]])
+        held_q = data.q[order_q[:n_q]]
+    size = min(config.batch_size, n_p, n_q)
+    return training, ValidationPairs.build(data.p[order_p[:n_p]], held_q, size,
+                                           config.init_pairing, generator)
+
+
 def train_flow(
     x_p: torch.Tensor,
     x_q: torch.Tensor | None,
@@ -149,7 +193,12 @@ def train_flow(
     generator: torch.Generator,
     progress: Progress,
 ) -> tuple[Flow, list[dict]]:
-    """Fit a flow carrying the sample ``x_p`` to ``x_q`` (to N(0, I) when ``x_q`` is None)."""
+    """Fit a flow carrying the sample ``x_p`` to ``x_q`` (to N(0, I) when ``x_q`` is None).
+
+    ``config.init_steps=None`` takes :func:`flow_matching_steps` of the dimension;
+    ``config.n_steps=None`` the coarsest grid that resolves the flow-matching field
+    (:func:`resolved_grid`). The returned flow's ``config`` holds the values used.
+    """
     affine = Affine.fit(x_p, x_q)
     if x_q is None:
         data = TwoSamples(affine.to_flow(x_p), None, -affine.center / affine.scale,
@@ -160,10 +209,19 @@ def train_flow(
         device=x_p.device, dtype=x_p.dtype
     )
     history: list[dict] = []
-    flow_matching(
-        field, data, steps=config.init_steps, batch_size=config.batch_size, lr=config.init_lr,
-        pairing=config.init_pairing, generator=generator, progress=progress, history=history,
+    if config.init_steps is None:
+        config = replace(config, init_steps=flow_matching_steps(data.dim))
+    training, validation = held_out(data, config, generator)
+    steps_run = flow_matching(
+        field, training, steps=config.init_steps, batch_size=config.batch_size,
+        lr=config.init_lr, pairing=config.init_pairing, generator=generator, progress=progress,
+        history=history, validation=validation, n_iter_no_change=config.n_iter_no_change,
     )
+    config = replace(config, init_steps=steps_run)
+    if config.n_steps is None:
+        grid = resolved_grid(field, data.draw_p(GRID_CHECK_ROWS, generator), config.n_blocks,
+                             config.solver, GRID_TOLERANCE, ROUND_TRIP_TOLERANCE / 2)
+        config = replace(config, n_steps=grid.n_steps)
     refine(
         field, data, config.grid, config.solver, steps=config.refine_steps,
         batch_size=config.batch_size, lr=config.lr, gamma=config.gamma,

@@ -94,6 +94,12 @@ def adam(params, lr: float, weight_decay: float = 0.0) -> torch.optim.AdamW:
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=fused or None)
 
 
+def cosine_factor(step: int, steps: int, floor: float = 0.02) -> float:
+    """Cosine decay from 1 to ``floor`` over ``steps``: large steps find the
+    function, small ones settle its details, which is where accuracy is won."""
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(step, steps) / max(1, steps)))
+
+
 def cosine_adam(
     params, lr: float, steps: int, weight_decay: float = 0.0
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
