@@ -122,11 +122,10 @@ def targets(records) -> str:
     refined = {r["d"]: r for r in records if r["method"] == "flow-refined"}
     for r in flow:
         if r["d"] in refined:
-            gain = 1 - refined[r["d"]]["l2_uvp"] / r["l2_uvp"]
+            change = refined[r["d"]]["l2_uvp"] / r["l2_uvp"] - 1
             lines.append(f"- Refinement at d = {r['d']}: L2-UVP {r['l2_uvp']:.2f}% -> "
-                         f"{refined[r['d']]['l2_uvp']:.2f}% ({gain:+.0%} lower; target: at "
-                         f"least 10% lower) for {refined[r['d']]['seconds'] - r['seconds']:.0f} "
-                         "s more.")
+                         f"{refined[r['d']]['l2_uvp']:.2f}% ({change:+.0%}; target: -10% or "
+                         f"lower) for {refined[r['d']]['seconds'] - r['seconds']:.0f} s more.")
     return "\n".join(lines)
 
 

@@ -116,7 +116,9 @@ class FlowTransport(OneToOneFeatureMixin, TransformerMixin, TorchEstimatorMixin,
 
     1. **initialisation** by flow matching on the linear bridge between P and Q,
        with the two samples paired in every batch by an exact optimal assignment
-       (nearly straight, nearly optimal paths);
+       (nearly straight, nearly optimal paths), for a number of steps that grows
+       with the dimension and is cut short by a held-out loss; the solver grid
+       is then chosen to resolve the learned field;
     2. **refinement** by the Q-flow objective: logistic classifiers estimate
        ``KL(T#P || Q)`` and ``KL(T^-1#Q || P)``, which the flow minimises plus
        ``gamma`` times the kinetic energy of its paths. ``gamma`` decays
@@ -146,9 +148,10 @@ class FlowTransport(OneToOneFeatureMixin, TransformerMixin, TorchEstimatorMixin,
     ----------
     hidden_layer_sizes : sequence of int, default=(128, 128, 128)
         Hidden widths of the velocity network (concat-squash layers in ``t``).
-        Depth matters more than width for maps that are far from affine; the
-        default is as accurate as a twice wider one up to d = 128 on the
-        benchmarks (``benchmarks/results/ot_hard_tradeoff.md``). For maps
+        Depth matters more than width for maps that are far from affine; in
+        high dimension the default is as accurate as a twice wider one
+        (``benchmarks/results/ot_hard_tradeoff.md``), the step budget and the
+        solver grid matter more. For maps
         known to be smooth, ``(64, 64)`` is as accurate and several times
         faster in ``transform``.
     activation : {"silu", "softplus", "tanh", "elu"}, default="silu"
@@ -191,7 +194,7 @@ class FlowTransport(OneToOneFeatureMixin, TransformerMixin, TorchEstimatorMixin,
     validation_fraction : float, default=0.1
         Share of the rows of each sample held out from flow matching to stop
         it early: the flow-matching loss on held-out pairs is checked 50 times
-        over ``init_steps``; after ``n_iter_no_change`` checks without a new
+        over ``init_steps`` (at least 40 steps apart); after ``n_iter_no_change`` checks without a new
         best the flow goes back to its best and the learning rate is cut
         five-fold, and the plateau after two cuts ends flow matching. The
         minibatch pairing is only near optimal, and a field fitted to it too

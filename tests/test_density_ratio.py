@@ -7,8 +7,8 @@ from scipy.stats import multivariate_normal
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from flowdre_sklearn import FlowTransport, TelescopicDensityRatio, mutual_information
-from flowdre_sklearn.density_ratio import BRIDGE_FLOW_PARAMS
 from flowdre_sklearn.datasets import GaussianPair, make_gaussian_mi, make_gaussian_pair
+from flowdre_sklearn.density_ratio import BRIDGE_FLOW_PARAMS
 
 # Test-sized settings: the default bridge flow's learning rate with fewer steps, a small
 # time-score network.

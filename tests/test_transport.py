@@ -89,13 +89,18 @@ def test_high_dimensional_non_affine_map_with_default_settings():
     # d = 16: a Gaussian mixture pushed by the gradient of a smooth maximum of
     # quadratics, where the affine (Gaussian) OT map leaves 36% of Q's variance
     # unexplained. The defaults scale the flow-matching steps with sqrt(d) (10,000
-    # here) and pick the solver grid from the learned field. Measured: TODO
+    # here) as a ceiling, stop on held-out pairs, and pick the solver grid from the
+    # learned field. Measured: 3.1% (early stop after 7200 steps, 4 solver steps per
+    # block); the former defaults (2000 steps at 2e-3, 2 solver steps, no hold-out)
+    # give 5.5%, an under-fitted map (cost below the optimal one). 4% leaves the
+    # defaults a quarter of headroom for other machines' kernels and misses the old
+    # budget by a wide margin.
     X_p, X_q, problem = make_logsumexp_ot(3000, d=16, random_state=0)
     X_test = problem.sample_p(2000, random_state=1)
     model = FlowTransport(random_state=0).fit(X_p, X_q)
-    assert model.n_iter_ == 10_000
+    assert model.n_iter_ <= 10_000  # the ceiling 2500 sqrt(16)
     uvp = problem.l2_uvp(model.transform(X_test), X_test)
-    assert uvp < TODO, uvp
+    assert uvp < 4.0, uvp
 
 
 def test_trajectory_ends_are_input_and_image(gaussian_fit):
