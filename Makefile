@@ -30,6 +30,7 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/mi_gaussian.py --quick
 	$(BIN)/python benchmarks/ot_gaussian.py --quick
+	$(BIN)/python benchmarks/ot_hard.py --quick --report ot_hard_quick
 	$(BIN)/python benchmarks/moons_checkerboard.py --quick
 	$(BIN)/python benchmarks/ebm_digits.py --quick
 	$(BIN)/python benchmarks/speed.py --quick

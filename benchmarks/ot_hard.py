@@ -195,7 +195,7 @@ def plot_tradeoff(records, d, path) -> None:
         ax.scatter(r["seconds"], r["l2_uvp"], color="C1" if r["setting"] == "defaults" else "C0")
         ax.annotate(r["setting"], (r["seconds"], r["l2_uvp"]), fontsize=7,
                     xytext=(4, 2), textcoords="offset points")
-    ax.set(xscale="log", yscale="log", xlabel="fit seconds (2 cores)", ylabel="L2-UVP (%)",
+    ax.set(xscale="log", yscale="log", xlabel="fit seconds", ylabel="L2-UVP (%)",
            title=f"Accuracy against fit time, d = {d}")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

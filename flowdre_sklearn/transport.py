@@ -75,8 +75,6 @@ def _check_layer_sizes(sizes, name: str) -> tuple[int, ...]:
     return sizes
 
 
-
-
 def _round_trip_error(flow: Flow, x: torch.Tensor, pushed: torch.Tensor) -> float:
     """``max ||T^-1(T(x)) - x||`` over ``x``; warns when the grid is too coarse.
 
@@ -194,9 +192,10 @@ class FlowTransport(OneToOneFeatureMixin, TransformerMixin, TorchEstimatorMixin,
     validation_fraction : float, default=0.1
         Share of the rows of each sample held out from flow matching to stop
         it early: the flow-matching loss on held-out pairs is checked 50 times
-        over ``init_steps`` (at least 40 steps apart); after ``n_iter_no_change`` checks without a new
-        best the flow goes back to its best and the learning rate is cut
-        five-fold, and the plateau after two cuts ends flow matching. The
+        over ``init_steps`` (at least 40 steps apart); after
+        ``n_iter_no_change`` checks without a new best the flow goes back to
+        its best and the learning rate is cut five-fold, and the plateau after
+        two cuts ends flow matching. The
         minibatch pairing is only near optimal, and a field fitted to it too
         closely learns its noise (on Gaussian pairs within a few thousand
         steps), while maps far from affine keep improving much longer: the

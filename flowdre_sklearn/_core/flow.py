@@ -62,13 +62,13 @@ class FlowConfig:
     hidden: tuple[int, ...] = (128, 128, 128)
     activation: str = "silu"
     n_blocks: int = 4
-    n_steps: int | None = 2
+    n_steps: int | None = None
     method: str = "rk4"
     adjoint: bool = False
     tol: float = 1e-5
-    init_steps: int | None = 2000
+    init_steps: int | None = None
     init_pairing: str = "ot"
-    init_lr: float = 2e-3
+    init_lr: float = 5e-3
     validation_fraction: float = 0.1
     n_iter_no_change: int = 5
     refine_steps: int = 0

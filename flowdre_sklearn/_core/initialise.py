@@ -155,10 +155,11 @@ def flow_matching(
     set back to its best and the learning rate cut by ``PLATEAU_DECAY``, and
     the plateau after ``MAX_DECAYS`` cuts ends training, with the best field.
     The pairing of a minibatch is only near optimal, and a field fitted to it
-    too closely learns its noise: on Gaussian pairs, whose optimal map is affine,
-    the held-out loss turns up after a few thousand steps while the map's error
-    grows; on maps far from affine it falls for ten times longer. The budget is
-    a ceiling; the held-out loss says where the fit stops paying.
+    too closely learns its noise and the rows it was drawn from; on maps far
+    from affine the held-out loss falls much longer than on near-affine ones.
+    The budget is a ceiling; the held-out loss says where the fit stops paying.
+    It cannot see everything: a field may match the minibatch pairing ever
+    better on fresh rows while that pairing itself departs from the optimal one.
     """
     optimizer = adam(field.parameters(), lr)
     plateau = {"scale": 1.0}  # the plateau cuts, applied on top of the cosine

@@ -241,7 +241,6 @@ def integrate_with_divergence(
     return xs[-1], divs[-1]
 
 
-
 def resolved_grid(
     field: torch.nn.Module,
     x: torch.Tensor,
