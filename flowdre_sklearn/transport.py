@@ -195,11 +195,13 @@ class FlowTransport(OneToOneFeatureMixin, TransformerMixin, TorchEstimatorMixin,
         over ``init_steps`` (at least 40 steps apart); after
         ``n_iter_no_change`` checks without a new best the flow goes back to
         its best and the learning rate is cut five-fold, and the plateau after
-        two cuts ends flow matching. The
-        minibatch pairing is only near optimal, and a field fitted to it too
-        closely learns its noise (on Gaussian pairs within a few thousand
-        steps), while maps far from affine keep improving much longer: the
-        held-out loss tells the two apart. ``0`` (or fewer than 16 held-out
+        two cuts ends flow matching. The minibatch pairing is only near
+        optimal, and a field fitted to it too closely learns its noise, while
+        maps far from affine keep improving much longer: the held-out loss
+        tells the two apart where the noise shows on fresh rows (it cannot
+        see a pairing that departs from the optimal one in the same way on
+        every row, as on near-affine maps in a few dozen dimensions; there a
+        smaller ``init_steps`` is better). ``0`` (or fewer than 16 held-out
         rows) trains for all ``init_steps`` on all rows. Refinement uses all
         rows.
     n_iter_no_change : int, default=5
