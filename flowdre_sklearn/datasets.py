@@ -119,6 +119,16 @@ def _check_points(X: object, dim: int, name: str = "X") -> np.ndarray:
     return X
 
 
+def _l2_uvp(T_X: object, X: object, dim: int, ot_map, target_variance: float) -> float:
+    """``100 * mean_i ||T_X[i] - T(X[i])||^2 / target_variance`` after checking shapes."""
+    T_X = _check_points(T_X, dim, "T_X")
+    X = _check_points(X, dim, "X")
+    if T_X.shape != X.shape:
+        raise ValueError(f"T_X and X must have the same shape, got {T_X.shape} and {X.shape}")
+    residual = T_X - ot_map(X)
+    return float(100.0 * np.mean(np.sum(residual**2, axis=1)) / target_variance)
+
+
 # ---------------------------------------------------------------------------
 # Symmetric-matrix helpers (eigendecompositions, for numerical stability)
 # ---------------------------------------------------------------------------
@@ -613,12 +623,7 @@ class GaussianOT(GaussianPair):
         -------
         float
         """
-        T_X = _check_points(T_X, self.dim, "T_X")
-        X = _check_points(X, self.dim, "X")
-        if T_X.shape != X.shape:
-            raise ValueError(f"T_X and X must have the same shape, got {T_X.shape} and {X.shape}")
-        residual = T_X - self.ot_map(X)
-        return float(100.0 * np.mean(np.sum(residual**2, axis=1)) / np.trace(self.cov_q))
+        return _l2_uvp(T_X, X, self.dim, self.ot_map, float(np.trace(self.cov_q)))
 
 
 def make_gaussian_ot(
@@ -819,12 +824,7 @@ class LogSumExpOT:
         -------
         float
         """
-        T_X = _check_points(T_X, self.dim, "T_X")
-        X = _check_points(X, self.dim, "X")
-        if T_X.shape != X.shape:
-            raise ValueError(f"T_X and X must have the same shape, got {T_X.shape} and {X.shape}")
-        residual = T_X - self.ot_map(X)
-        return float(100.0 * np.mean(np.sum(residual**2, axis=1)) / self.target_variance)
+        return _l2_uvp(T_X, X, self.dim, self.ot_map, self.target_variance)
 
 
 def make_logsumexp_ot(
