@@ -71,13 +71,13 @@ TIMING_BATCH = 2000
 # The demo's full settings (examples/demo_moons_checkerboard.py explains their choice).
 DEFAULT = dict(
     n_samples=4000, n_test=10_000, hidden_layer_sizes=(128, 128, 128, 128), n_steps=4,
-    init_steps=20000, init_lr=5e-3, refine_steps=0, dre_steps=2000, timing_steps=5,
-    push_rows=20_000, n_paths=300,
+    init_steps=20000, init_lr=5e-3, validation_fraction=0.0, refine_steps=0, dre_steps=2000,
+    timing_steps=5, push_rows=20_000, n_paths=300,
 )
 QUICK = dict(
     n_samples=2000, n_test=2000, hidden_layer_sizes=(128, 128, 128), n_steps=4,
-    init_steps=3000, init_lr=5e-3, refine_steps=0, dre_steps=300, timing_steps=3,
-    push_rows=5000, n_paths=150,
+    init_steps=3000, init_lr=5e-3, validation_fraction=0.0, refine_steps=0, dre_steps=300,
+    timing_steps=3, push_rows=5000, n_paths=150,
 )
 FULL = dict(DEFAULT, n_samples=50_000, timing_steps=10, push_rows=50_000)
 
@@ -256,6 +256,7 @@ def main(argv=None) -> dict:
     model = FlowTransport(
         hidden_layer_sizes=settings["hidden_layer_sizes"], n_steps=settings["n_steps"],
         init_steps=settings["init_steps"], init_lr=settings["init_lr"],
+        validation_fraction=settings["validation_fraction"],
         refine_steps=settings["refine_steps"], random_state=seed,
     )
     metrics: dict = {}

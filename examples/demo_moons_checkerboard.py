@@ -66,11 +66,15 @@ FIGURE_NAME = "demo_moons_checkerboard.png"
 # (200 steps: 0.58 -> 0.584 for 36 s more), so refine_steps is 0. n_steps=4
 # (16 RK4 steps in all) integrates the sharper flow accurately (inversion error
 # ~1e-4 rather than ~1e-3); it costs time only when the flow is evaluated.
+# validation_fraction=0 trains for all the steps: here the held-out flow-matching
+# loss flattens while the squares' edges still sharpen, and early stopping ended
+# the fit at a third of the budget with an accuracy of 0.564.
 FULL = dict(
     n_samples=4000,
     n_test=2000,
     init_steps=20000,
     init_lr=5e-3,
+    validation_fraction=0.0,
     refine_steps=0,
     hidden_layer_sizes=(128, 128, 128, 128),
     n_steps=4,
@@ -82,6 +86,7 @@ QUICK = dict(
     n_test=500,
     init_steps=400,
     init_lr=5e-3,
+    validation_fraction=0.0,
     refine_steps=0,
     hidden_layer_sizes=(64, 64),
     n_steps=2,
@@ -204,6 +209,7 @@ def main(argv: list[str] | None = None) -> dict:
         n_steps=settings["n_steps"],
         init_steps=settings["init_steps"],
         init_lr=settings["init_lr"],
+        validation_fraction=settings["validation_fraction"],
         refine_steps=settings["refine_steps"],
         random_state=seed,
         verbose=1,
