@@ -15,10 +15,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import TORCH_DTYPES, TorchEstimatorMixin, check_divergence
 from ._core.bridge import BRIDGES, flow_snapshots, linear_snapshots
+from ._core.budget import BRIDGE_FLOW_LR, bridge_flow_steps, time_score_steps, time_score_width
 from ._core.flow import Affine, standard_normal_log_density
 from ._core.networks import ACTIVATIONS
 from ._core.telescope import QUADRATURES, Quadrature, TelescopicRatio, train_time_score
 from ._core.training import Progress
+from ._core.warp import NormalScoreWarp
 from ._input import check_features, check_samples
 from .transport import FlowTransport, _check_layer_sizes
 
@@ -40,18 +42,15 @@ def _normal_sample_size(n_p: int, n_features: int, n_snapshots: int) -> int:
     return max(n_p, min(max(NORMAL_SAMPLE_FACTOR * n_p, MIN_NORMAL_SAMPLE), affordable))
 
 
+def _is_auto(value) -> bool:
+    return isinstance(value, str) and value == "auto"
+
+
 def _q_is_standard_normal(estimator) -> bool:
     return getattr(estimator, "q_is_standard_normal_", True)
 
 
-#: The default bridge flow's training: a fixed, shorter budget than ``FlowTransport``'s
-#: own defaults, on all the rows the estimator trains on. The log-ratio is fitted
-#: and averaged on the very rows the flow was trained on, and a flow fitted more
-#: closely to them makes those in-sample estimates optimistic (in the Gaussian MI
-#: task of ``test_density_chasm_is_crossed``, 20 nats at d = 80, 24.6 nats with
-#: ``2500 sqrt(d)`` steps at 5e-3 and 22.8 with 2000 at 5e-3, against 19.4 with
-#: these). A bridge need not be an accurate map, only a path of easy steps.
-BRIDGE_FLOW_PARAMS = dict(init_steps=2000, init_lr=2e-3, validation_fraction=0.0)
+STANDARDIZATIONS = ("affine", "quantile")
 
 
 class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
@@ -66,8 +65,9 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
     whole bridge. Each interval is an easy classification problem where a single
     classifier between distant P and Q saturates (the "density chasm").
 
-    Inputs are standardised internally (centre and one scale fitted on the pooled
-    samples); the log-ratio is unchanged by such a map. A column constant in both
+    Inputs are standardised internally (see ``standardize``), by a bijection
+    fitted on the pooled samples; the log-ratio is unchanged by such a map, as
+    the Jacobians of numerator and denominator cancel. A column constant in both
     samples is handled (it carries no information on the ratio); one constant in one
     sample only (or in ``X`` for ``fit(X)``) warns, as the log-ratio is then
     infinite; samples that are all one point raise a ``ValueError``.
@@ -75,12 +75,30 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
     Parameters
     ----------
     flow : FlowTransport or None, default=None
-        The bridge for ``bridge="flow"``. Unfitted (or None, meaning
-        ``FlowTransport(init_steps=2000, init_lr=2e-3, validation_fraction=0,
-        random_state=..., device=..., dtype=...)``, see ``BRIDGE_FLOW_PARAMS``):
-        cloned and fitted on the same two samples. Already fitted: used as it is, without
-        refitting (it must have been fitted on the same samples, or at least the
-        same two distributions).
+        The bridge for ``bridge="flow"``. Unfitted: cloned and fitted on the same
+        two samples (after ``standardize``). Already fitted: used as it is,
+        without refitting (it must have been fitted on the same samples, or at
+        least the same two distributions; not with ``standardize="quantile"``,
+        whose warp the flow would not know). None: a ``FlowTransport`` with a
+        budget of its own, about 70 passes of flow matching over the P rows (at
+        least 2000 and at most 20000 steps) at ``init_lr=2e-3`` and no early
+        stopping. A bridge need not be an accurate map, only a path of easy steps,
+        and the log-ratio is learned on the rows the flow was fitted to: a flow
+        fitted closer to them than that makes the in-sample estimate optimistic,
+        while a fixed number of steps leaves it under-fitted as the data grow.
+    standardize : {"affine", "quantile"}, default="affine"
+        The bijection applied to both samples before anything is learned.
+        ``"affine"``: a centre per column and one scale, from the moments of the
+        pooled samples (a similarity, so the bridge flow stays the optimal map of
+        the data). ``"quantile"``: each column through the quantiles of the
+        pooled samples to normal scores (as ``QuantileTransformer(
+        output_distribution="normal")``, extended to a bijection of the real
+        line by logarithmic tails), then the affine map. Choose ``"quantile"``
+        under heavy tails, where moments are ruled by a few extreme rows (or do
+        not exist) and squeeze every other row together; it is the default of
+        :func:`mutual_information`, which it suits best since the joint and the
+        product sample share their marginals. It makes the bridge flow the optimal
+        map of the warped data, not of the data.
     bridge : {"flow", "linear"}, default="flow"
         ``"flow"``: snapshots of one sample moved along the flow, closed by
         the other sample (see ``moved_sample``). ``"linear"``: the interpolant
@@ -103,8 +121,11 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         (Gaussian MI, d = 20, 4000 rows: 4.94 nats with ``"q"``, 5.72 with
         ``"p"``, truth 5). ``"q"`` also builds the bridge from the larger of the
         two samples when Q is (shuffles, or draws of ``N(0, I)``).
-    hidden_layer_sizes : sequence of int, default=(128, 128)
-        Hidden widths of ``r(x, s)``.
+    hidden_layer_sizes : sequence of int or "auto", default="auto"
+        Hidden widths of ``r(x, s)``. ``"auto"``: (64, 64) up to 4 features,
+        (128, 128) above; a log-ratio in a few dimensions is a simple function
+        that the smaller network fits as well at a third of the cost. Widen it
+        when the validation loss keeps falling to the end of training.
     activation : {"silu", "softplus", "tanh", "elu"}, default="silu"
     time_frequencies : int, default=8
         Time enters every layer of ``r(x, s)`` through the features ``s``,
@@ -131,8 +152,10 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         Nodes per panel of the Gauss-Legendre rule (the 3/8 rule has 4).
     quadrature_panels : int, default=1
         Panels per interval.
-    steps : int, default=2000
-        Adam steps of the time-score network.
+    steps : int or "auto", default="auto"
+        Adam steps of the time-score network (fewer when training stops early,
+        see ``validation_fraction``). ``"auto"``: 1000 up to 4 features, 2000
+        above.
     batch_size : int, default=256
         Rows drawn from every snapshot per step.
     lr : float, default=1e-3
@@ -209,17 +232,18 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "flow": [HasMethods(["fit", "transform", "trajectory"]), None],
+        "standardize": [StrOptions(set(STANDARDIZATIONS))],
         "bridge": [StrOptions(set(BRIDGES))],
         "n_intervals": [Interval(Integral, 1, None, closed="left")],
         "moved_sample": [StrOptions({"p", "q"})],
-        "hidden_layer_sizes": ["array-like"],
+        "hidden_layer_sizes": ["array-like", StrOptions({"auto"})],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "time_frequencies": [Interval(Integral, 0, None, closed="left")],
         "quadratic_head": ["boolean"],
         "quadrature": [StrOptions(set(QUADRATURES))],
         "quadrature_nodes": [Interval(Integral, 1, None, closed="left")],
         "quadrature_panels": [Interval(Integral, 1, None, closed="left")],
-        "steps": [Interval(Integral, 1, None, closed="left")],
+        "steps": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -236,17 +260,18 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         self,
         *,
         flow: FlowTransport | None = None,
+        standardize: str = "affine",
         bridge: str = "flow",
         n_intervals: int = 8,
         moved_sample: str = "q",
-        hidden_layer_sizes=(128, 128),
+        hidden_layer_sizes="auto",
         activation: str = "silu",
         time_frequencies: int = 8,
         quadratic_head: bool = False,
         quadrature: str = "gauss-legendre",
         quadrature_nodes: int = 3,
         quadrature_panels: int = 1,
-        steps: int = 2000,
+        steps: int | str = "auto",
         batch_size: int = 256,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
@@ -258,6 +283,7 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         verbose: int = 0,
     ) -> None:
         self.flow = flow
+        self.standardize = standardize
         self.bridge = bridge
         self.n_intervals = n_intervals
         self.moved_sample = moved_sample
@@ -281,14 +307,23 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
 
     def _fitted_flow(self, X_p: np.ndarray, X_q: np.ndarray | None, seed: int) -> FlowTransport:
         if self.flow is None:
-            flow = FlowTransport(**BRIDGE_FLOW_PARAMS, random_state=seed, device=self.device,
-                                 dtype=self.dtype, verbose=self.verbose)
+            flow = FlowTransport(
+                init_steps=bridge_flow_steps(len(X_p), FlowTransport().batch_size),
+                init_lr=BRIDGE_FLOW_LR, validation_fraction=0.0, random_state=seed,
+                device=self.device, dtype=self.dtype, verbose=self.verbose,
+            )
         else:
             try:
                 check_is_fitted(self.flow)
             except NotFittedError:
                 flow = clone(self.flow)
             else:
+                if self.standardize == "quantile":
+                    raise ValueError(
+                        "A fitted flow cannot be used with standardize='quantile': the flow "
+                        "must be fitted on the warped samples. Pass it unfitted (or None), "
+                        "or use standardize='affine'."
+                    )
                 if self.flow.n_features_in_ != X_p.shape[1]:
                     raise ValueError(
                         f"The fitted flow has {self.flow.n_features_in_} features but X has "
@@ -323,14 +358,17 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         -------
         self : TelescopicDensityRatio
         """
-        hidden = _check_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
         quadrature = Quadrature(self.quadrature, self.quadrature_nodes, self.quadrature_panels)
         with self._fitting() as (seed, generator):
             samples = check_samples(self, X, y, reset=True)
+            d = samples.p.shape[1]
+            hidden = (time_score_width(d) if _is_auto(self.hidden_layer_sizes) else
+                      _check_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes"))
+            steps = time_score_steps(d) if self.steps == "auto" else self.steps
             (p_fit, p_held), (q_fit, q_held) = self._split(samples, seed)
             p = self._tensor(p_fit)
             if samples.q is None:
-                n_snapshots, d = self.n_intervals + 2, p.shape[1]
+                n_snapshots = self.n_intervals + 2
                 q = self._standard_normal(
                     _normal_sample_size(p.shape[0], d, n_snapshots), d, generator
                 )
@@ -340,14 +378,23 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
             else:
                 q = self._tensor(q_fit)
                 q_held_t = None if q_held is None else self._tensor(q_held)
-            affine = Affine.fit(p, None if samples.q is None else q)
+            p_held_t = None if p_held is None else self._tensor(p_held)
+            warp = None
+            if self.standardize == "quantile":
+                warp = NormalScoreWarp.fit(torch.cat([p, q]))
+                p, q = warp(p), warp(q)
+                if p_held_t is not None:
+                    p_held_t, q_held_t = warp(p_held_t), warp(q_held_t)
+            # Q is N(0, I) only while it is not warped: a warped one is a sample like any.
+            q_known = samples.q is None and warp is None
+            affine = Affine.fit(p, None if q_known else q)
             flow = None
             if self.bridge == "flow":
-                flow = self._fitted_flow(p_fit, q_fit, seed)
+                flow = (self._fitted_flow(p_fit, q_fit, seed) if warp is None else
+                        self._fitted_flow(p.cpu().numpy(), q.cpu().numpy(), seed))
             snapshots = [affine.to_flow(s) for s in self._snapshots(flow, p, q, generator)]
             validation = None
-            if p_held is not None:
-                p_held_t = self._tensor(p_held)
+            if p_held_t is not None:
                 validation = [affine.to_flow(s)
                               for s in self._snapshots(flow, p_held_t, q_held_t, generator)]
             history: list[dict] = []
@@ -355,13 +402,14 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
                 snapshots, quadrature, closing_at=self._closing_at(), hidden=hidden,
                 activation=self.activation, time_frequencies=self.time_frequencies,
                 quadratic=self.quadratic_head,
-                steps=self.steps, batch_size=self.batch_size,
+                steps=steps, batch_size=self.batch_size,
                 lr=self.lr, weight_decay=self.weight_decay, generator=generator,
                 progress=Progress(self.verbose), history=history,
                 validation=validation, n_iter_no_change=self.n_iter_no_change,
             )
-            ratio = TelescopicRatio(model, affine)
-            lr_p, lr_q = ratio.log_ratio(p), ratio.log_ratio(q)
+            ratio = TelescopicRatio(model, affine, warp)
+            # p and q are warped already.
+            lr_p, lr_q = ratio.log_ratio_standardized(p), ratio.log_ratio_standardized(q)
             # The balanced log-loss of score(): log 2 for a ratio that learned nothing.
             loss = float(torch.nn.functional.softplus(-lr_p).mean()
                          + torch.nn.functional.softplus(lr_q).mean()) / 2
@@ -372,7 +420,7 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
             )
             kl_validation = None
             if p_held is not None:
-                lr_held = ratio.log_ratio(p_held_t)
+                lr_held = ratio.log_ratio_standardized(p_held_t)
                 kl_validation = float(lr_held.mean())
                 lr_p = torch.cat([lr_p, lr_held])
             kl_train = float(lr_p.mean())

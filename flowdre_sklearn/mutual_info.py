@@ -22,7 +22,8 @@ def mutual_information(
 
     P is the joint sample ``[X, Y]``; Q, the product of the marginals, is made by
     pairing ``X`` with shuffled copies of ``Y`` (``n_shuffles`` independent
-    shuffles, so Q is ``n_shuffles`` times as large as P). A
+    shuffles, so Q is ``n_shuffles`` times as large as P; no row of ``X`` is
+    paired with its own ``Y``, which would be a draw from the joint). A
     :class:`TelescopicDensityRatio` estimates ``log p - log q`` (its training
     stopped early on held-out rows) and the MI is its mean over the joint sample.
 
@@ -48,7 +49,10 @@ def mutual_information(
         Seeds the shuffles and the estimator.
     **params
         Parameters of :class:`TelescopicDensityRatio` (for example ``steps``,
-        ``flow=FlowTransport(...)``, ``bridge``).
+        ``flow=FlowTransport(...)``, ``bridge``). ``standardize`` defaults to
+        ``"quantile"`` here: every column is warped to normal scores by its own
+        quantiles, which leaves the MI unchanged (it is invariant under a bijection
+        of each variable) and makes heavy-tailed columns tame.
 
     Returns
     -------
@@ -72,13 +76,39 @@ def mutual_information(
     if Y.ndim == 1:
         Y = Y.reshape(-1, 1)
     check_consistent_length(X, Y)
+    if X.shape[0] < 2:
+        raise ValueError(
+            f"mutual_information needs at least 2 paired rows, got {X.shape[0]}: the "
+            "product of the marginals pairs each X with the Y of another row."
+        )
     if not (isinstance(n_shuffles, int | np.integer) and n_shuffles >= 1):
         raise ValueError(f"n_shuffles must be a positive integer, got {n_shuffles!r}")
     seed = seed_from(random_state)
     rng = np.random.default_rng(seed)
     joint = np.hstack([X, Y])
-    product = np.vstack([np.hstack([X, Y[rng.permutation(len(Y))]]) for _ in range(n_shuffles)])
+    product = np.vstack([np.hstack([X, Y[derangement(len(Y), rng)]]) for _ in range(n_shuffles)])
     params.setdefault("random_state", seed)
+    params.setdefault("standardize", "quantile")
     estimator = TelescopicDensityRatio(**params).fit(joint, product)
     mi = estimator.kl_divergence()
     return (mi, estimator) if return_estimator else mi
+
+
+def derangement(n: int, rng: np.random.Generator) -> np.ndarray:
+    """A random permutation of ``range(n)`` with no fixed point (``n >= 2``).
+
+    A uniform permutation, then its fixed points moved: two or more are cycled
+    among themselves, a single one swapped with a random other position. The
+    result is not exactly uniform over derangements, which pairing rows for the
+    product of the marginals does not need; what it needs is that no row is
+    paired with itself.
+    """
+    order = rng.permutation(n)
+    fixed = np.flatnonzero(order == np.arange(n))
+    if len(fixed) > 1:
+        order[fixed] = np.roll(fixed, 1)
+    elif len(fixed) == 1:
+        f = fixed[0]
+        other = (f + 1 + rng.integers(n - 1)) % n
+        order[f], order[other] = order[other], order[f]
+    return order

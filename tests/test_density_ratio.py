@@ -7,12 +7,12 @@ from scipy.stats import multivariate_normal
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from flowdre_sklearn import FlowTransport, TelescopicDensityRatio, mutual_information
+from flowdre_sklearn._core.budget import BRIDGE_FLOW_LR
 from flowdre_sklearn.datasets import GaussianPair, make_gaussian_mi, make_gaussian_pair
-from flowdre_sklearn.density_ratio import BRIDGE_FLOW_PARAMS
 
 # Test-sized settings: the default bridge flow's learning rate with fewer steps, a small
 # time-score network.
-FLOW = FlowTransport(init_steps=1500, init_lr=BRIDGE_FLOW_PARAMS["init_lr"], random_state=0)
+FLOW = FlowTransport(init_steps=1500, init_lr=BRIDGE_FLOW_LR, random_state=0)
 FAST = dict(flow=FLOW, hidden_layer_sizes=(64, 64), steps=1500, batch_size=256, random_state=0)
 
 

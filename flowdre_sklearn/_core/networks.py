@@ -48,7 +48,7 @@ class ConcatSquashLinear(nn.Module):
 
     def forward(self, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         gate, shift = torch.sigmoid(self.gate(t)), self.shift(t)
-        if t.shape[0] == 1 and not torch.is_grad_enabled():
+        if t.numel() == t.shape[-1] and not torch.is_grad_enabled():
             # At prediction, with one time for every row (the ODE solver's calls): the
             # gate scales whole output columns, so it folds into the weights, and the
             # layer is one matmul with bias instead of a matmul and two passes over its
@@ -101,12 +101,18 @@ class TimeConditionedMLP(nn.Module):
             nn.init.zeros_(last.shift.weight)
 
     def time_features(self, t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        """``t`` as a column, followed by ``sin(k pi t), cos(k pi t)`` for each frequency."""
-        t = t.reshape(-1, 1).to(dtype)
+        """``t``, followed by ``sin(k pi t), cos(k pi t)`` for each frequency, on a last axis.
+
+        A scalar ``t`` gives one row ``(1, F)``; a tensor of shape ``(..., 1)`` gives
+        ``(..., F)``, which broadcasts against rows of shape ``(..., d)``: a few
+        distinct times (the quadrature nodes) then cost a few rows of features
+        instead of one per point.
+        """
+        t = (t.reshape(1, 1) if t.dim() == 0 else t).to(dtype)
         if self.frequencies.numel() == 0:
             return t
         angles = t * self.frequencies.to(dtype)
-        return torch.cat([t, torch.sin(angles), torch.cos(angles)], dim=1)
+        return torch.cat([t, torch.sin(angles), torch.cos(angles)], dim=-1)
 
     def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return self.on_features(self.time_features(t, x.dtype), x)

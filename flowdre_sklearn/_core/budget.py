@@ -1,0 +1,45 @@
+"""Training budgets of telescopic DRE that follow the size of the problem.
+
+The estimator's ``"auto"`` settings resolve here, so that each rule is stated
+once. The figures behind them are in ``benchmarks/results/mi_gaussian*.md`` and
+``benchmarks/results/mi_hard.md``.
+"""
+
+from __future__ import annotations
+
+import math
+
+#: Passes over the P rows given to the bridge flow's flow-matching regression.
+#: The flow must be accurate enough that the closing classifier (P against the
+#: pulled-back Q) has a small gap to learn, but fitted no closer to the training
+#: rows than that: the log-ratio is learned on those same rows. A fixed number
+#: of steps under-fits as the data grow (the regression sees a smaller share of
+#: the rows), so the budget is counted in passes over the data.
+BRIDGE_FLOW_EPOCHS = 70
+#: The fewest and the most flow-matching steps of the bridge flow.
+BRIDGE_FLOW_STEPS = (2000, 20000)
+#: The bridge flow's learning rate: below ``FlowTransport``'s own, as its budget is
+#: smaller and the flow need only be a path of easy steps, not an accurate map.
+BRIDGE_FLOW_LR = 2e-3
+
+#: Input dimensions up to which the time score is a (64, 64) network trained for
+#: 1000 steps; above it, (128, 128) for 2000 steps. A log-ratio of a few
+#: dimensions is a simple function that the smaller network fits as well at a
+#: third of the cost, while in high dimension the wider one is needed.
+SMALL_DIMENSION = 4
+
+
+def bridge_flow_steps(n_rows: int, batch_size: int) -> int:
+    """Flow-matching steps of the bridge flow for ``n_rows`` rows of P."""
+    low, high = BRIDGE_FLOW_STEPS
+    return int(min(high, max(low, math.ceil(BRIDGE_FLOW_EPOCHS * n_rows / batch_size))))
+
+
+def time_score_width(n_features: int) -> tuple[int, int]:
+    """Hidden layer sizes of the time score ``r(x, s)`` for ``n_features`` inputs."""
+    return (64, 64) if n_features <= SMALL_DIMENSION else (128, 128)
+
+
+def time_score_steps(n_features: int) -> int:
+    """Adam steps of the time score for ``n_features`` inputs."""
+    return 1000 if n_features <= SMALL_DIMENSION else 2000
