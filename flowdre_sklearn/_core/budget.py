@@ -23,9 +23,10 @@ BRIDGE_FLOW_STEPS = (2000, 20000)
 BRIDGE_FLOW_LR = 2e-3
 
 #: Input dimensions up to which the time score is a (64, 64) network trained for
-#: 1000 steps; above it, (128, 128) for 2000 steps. A log-ratio of a few
-#: dimensions is a simple function that the smaller network fits as well at a
-#: third of the cost, while in high dimension the wider one is needed.
+#: 1000 steps; above it, (128, 128) for 2000 steps. A smooth log-ratio of a few
+#: dimensions is fitted as well by the smaller network at a third of the cost,
+#: while in high dimension the wider one is needed. Low-dimensional ratios with
+#: fine structure (two modes, a spiral) are under-fitted by both budgets.
 SMALL_DIMENSION = 4
 
 
