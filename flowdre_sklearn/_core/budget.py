@@ -2,7 +2,7 @@
 
 The estimator's ``"auto"`` settings resolve here, so that each rule is stated
 once. The figures behind them are in ``benchmarks/results/mi_gaussian*.md`` and
-``benchmarks/results/mi_hard.md``.
+``benchmarks/results/mi_hard*.md``.
 """
 
 from __future__ import annotations
