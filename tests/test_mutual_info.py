@@ -75,15 +75,14 @@ def test_mutual_information_needs_two_rows():
 
 
 def test_early_stopping_waits_for_learning_to_start():
-    # P = Q: the validation loss only wanders around chance, never a standard error
-    # below its start, so nothing is learned that could be over-fitted and training runs
-    # its whole budget (stopping after 8 stale checks of 40 would end it early).
-    rng = np.random.default_rng(0)
-    X_p, X_q = rng.normal(size=(500, 3)), rng.normal(size=(500, 3))
-    model = TelescopicDensityRatio(bridge="linear", n_intervals=1, steps=400,
-                                   random_state=0).fit(X_p, X_q)
-    assert model.n_iter_ == 400
-    assert abs(model.kl_train_) < 0.05
+    # The Student-t's weak dependence: the validation loss of one classifier wanders around
+    # chance for hundreds of steps before it falls. Measured: stopping counted from the
+    # first check ended this fit at step 225 of 1000 (keeping step 25, 0.0006 nats); armed
+    # once the loss has fallen a standard error below its start, it runs its whole budget.
+    X, Y, _ = make_student_t_mi(2000, d=4, df=1.0, random_state=0)
+    _, model = mutual_information(X, Y, bridge="linear", n_intervals=1, steps=1000,
+                                  return_estimator=True, random_state=0)
+    assert model.n_iter_ == 1000
 
 
 def test_budgets_follow_the_problem():
