@@ -15,10 +15,23 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import TORCH_DTYPES, TorchEstimatorMixin, check_divergence
 from ._core.bridge import BRIDGES, flow_snapshots, linear_snapshots
-from ._core.budget import BRIDGE_FLOW_LR, bridge_flow_steps, time_score_steps, time_score_width
+from ._core.budget import (
+    BRIDGE_FLOW_LR,
+    bridge_flow_steps,
+    time_score_lr,
+    time_score_schedule,
+    time_score_steps,
+    time_score_width,
+)
 from ._core.flow import Affine, standard_normal_log_density
 from ._core.networks import ACTIVATIONS
-from ._core.telescope import QUADRATURES, Quadrature, TelescopicRatio, train_time_score
+from ._core.telescope import (
+    QUADRATURES,
+    SCHEDULES,
+    Quadrature,
+    TelescopicRatio,
+    train_time_score,
+)
 from ._core.training import Progress
 from ._core.warp import NormalScoreWarp
 from ._input import check_features, check_samples
@@ -123,11 +136,9 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         two samples when Q is (shuffles, or draws of ``N(0, I)``).
     hidden_layer_sizes : sequence of int or "auto", default="auto"
         Hidden widths of ``r(x, s)``. ``"auto"``: (64, 64) up to 4 features,
-        (128, 128) above; a smooth log-ratio in a few dimensions is fitted as
-        well by the smaller network at a third of the cost. A ratio with fine
-        structure in low dimension (several modes, a twisted or a heavy-tailed
-        dependence) needs more: when ``best_step_`` is the last step (the
-        validation loss still falling), raise the width, ``steps`` and ``lr``.
+        (128, 128) above; in a few dimensions the smaller network fits as well
+        at a third of the cost. When ``best_step_`` is the last step (the
+        validation loss still falling), raise ``steps`` or the width.
     activation : {"silu", "softplus", "tanh", "elu"}, default="silu"
     time_frequencies : int, default=8
         Time enters every layer of ``r(x, s)`` through the features ``s``,
@@ -156,12 +167,24 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         Panels per interval.
     steps : int or "auto", default="auto"
         Adam steps of the time-score network (fewer when training stops early,
-        see ``validation_fraction``). ``"auto"``: 1000 up to 4 features, 2000
-        above.
+        see ``validation_fraction``; with the ``"plateau"`` schedule, a cap).
+        ``"auto"``: a cap of 10,000 up to 4 features, 2000 above.
     batch_size : int, default=256
         Rows drawn from every snapshot per step.
-    lr : float, default=1e-3
-        Initial learning rate (cosine-decayed).
+    lr : float or "auto", default="auto"
+        Initial learning rate. ``"auto"``: 3e-3 up to 4 features, 1e-3 above
+        (where the wider network over-fits sooner).
+    lr_schedule : {"auto", "cosine", "plateau"}, default="auto"
+        ``"cosine"``: the learning rate decays to 2% over ``steps``.
+        ``"plateau"``: it is held while the validation loss reaches new lows
+        (checked every 50 steps), and once 8 checks in a row bring none it decays
+        over a quarter of the steps run so far, and training ends; the run lasts
+        as long as the network learns, which in low dimension ranges from a few
+        hundred steps (a smooth ratio) to thousands (several modes, a twisted or
+        a heavy-tailed dependence). Needs ``validation_fraction > 0`` to end
+        before ``steps``. ``"auto"``: ``"plateau"`` up to 4 features,
+        ``"cosine"`` above, where the network over-fits within a few thousand
+        steps and the fixed decay serves better.
     weight_decay : float, default=0.0
         Decoupled weight decay (AdamW).
     validation_fraction : float, default=0.1
@@ -249,7 +272,8 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         "quadrature_panels": [Interval(Integral, 1, None, closed="left")],
         "steps": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
+        "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "lr_schedule": [StrOptions({"auto", *SCHEDULES})],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -277,7 +301,8 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         quadrature_panels: int = 1,
         steps: int | str = "auto",
         batch_size: int = 256,
-        lr: float = 1e-3,
+        lr: float | str = "auto",
+        lr_schedule: str = "auto",
         weight_decay: float = 0.0,
         validation_fraction: float = 0.1,
         n_iter_no_change: int = 8,
@@ -301,6 +326,7 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         self.steps = steps
         self.batch_size = batch_size
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -368,7 +394,10 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
             d = samples.p.shape[1]
             hidden = (time_score_width(d) if _is_auto(self.hidden_layer_sizes) else
                       _check_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes"))
-            steps = time_score_steps(d) if self.steps == "auto" else self.steps
+            steps = time_score_steps(d) if _is_auto(self.steps) else self.steps
+            lr = time_score_lr(d) if _is_auto(self.lr) else self.lr
+            schedule = (time_score_schedule(d) if _is_auto(self.lr_schedule)
+                        else self.lr_schedule)
             (p_fit, p_held), (q_fit, q_held) = self._split(samples, seed)
             p = self._tensor(p_fit)
             if samples.q is None:
@@ -407,9 +436,10 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
                 activation=self.activation, time_frequencies=self.time_frequencies,
                 quadratic=self.quadratic_head,
                 steps=steps, batch_size=self.batch_size,
-                lr=self.lr, weight_decay=self.weight_decay, generator=generator,
+                lr=lr, weight_decay=self.weight_decay, generator=generator,
                 progress=Progress(self.verbose), history=history,
                 validation=validation, n_iter_no_change=self.n_iter_no_change,
+                schedule=schedule,
             )
             ratio = TelescopicRatio(model, affine, warp)
             # p and q are warped already.

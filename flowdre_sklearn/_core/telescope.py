@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .networks import Classifier, TimeScoreNet, logistic_loss
-from .training import LossLog, Progress, cosine_adam, descend, draw_rows
+from .training import LossLog, Progress, adam, cosine_adam, cosine_factor, descend, draw_rows
 
 QUADRATURES = ("gauss-legendre", "simpson38")
 
@@ -200,6 +200,54 @@ def split_closing(snapshots, closing_at: str | None):
 
 #: Validation checks over a full run of ``steps`` (when a validation set is given).
 VALIDATION_CHECKS = 40
+SCHEDULES = ("cosine", "plateau")
+#: With the ``"plateau"`` schedule: steps between validation checks, checks without
+#: a gain (a loss lower than the last gain's by ``PLATEAU_MIN_GAIN`` standard
+#: errors) before the decay starts, and the decay's length as a share
+#: of the steps run until then (at least ``PLATEAU_MIN_DECAY`` steps).
+PLATEAU_CHECK_EVERY = 50
+PLATEAU_PATIENCE = 8
+PLATEAU_MIN_GAIN = 0.1
+PLATEAU_DECAY_SHARE = 0.25
+PLATEAU_MIN_DECAY = 200
+
+
+class ConstantThenCosine:
+    """The learning rate of the ``"plateau"`` schedule: constant until ``start_decay``,
+    then a cosine decay to 2% over a quarter of the steps run until then.
+
+    The run takes as long as the network goes on learning, and still ends on
+    small steps; the decay starts at the latest where it ends at ``steps``.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, lr: float, steps: int) -> None:
+        self.optimizer, self.lr = optimizer, lr
+        self.decay_start: int | None = None
+        self.decay_steps = 0
+        self.latest_start = int(steps / (1 + PLATEAU_DECAY_SHARE))
+        self.steps_done = 0
+        self._set(lr)
+
+    def _set(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def start_decay(self) -> None:
+        if self.decay_start is None:
+            self.decay_start = self.steps_done
+            self.decay_steps = max(PLATEAU_MIN_DECAY, int(PLATEAU_DECAY_SHARE * self.steps_done))
+
+    def finished(self) -> bool:
+        if self.decay_start is None and self.steps_done >= self.latest_start:
+            self.start_decay()
+        return self.decay_start is not None and (
+            self.steps_done >= self.decay_start + self.decay_steps)
+
+    def step(self) -> None:
+        self.steps_done += 1
+        if self.decay_start is not None:
+            self._set(self.lr * cosine_factor(self.steps_done - self.decay_start,
+                                              self.decay_steps))
 
 
 @dataclass
@@ -229,6 +277,7 @@ def train_time_score(
     history: list[dict],
     validation: list[torch.Tensor] | None = None,
     n_iter_no_change: int = 8,
+    schedule: str = "cosine",
 ) -> tuple[TimeScoreModel, Training]:
     """Fit ``r(x, s)`` (and the closing classifier) on the snapshots ``S_0 .. S_M``.
 
@@ -252,6 +301,14 @@ def train_time_score(
     that wandered by 0.2% (300 held-out rows; log-density error 0.72 nats instead
     of 0.39); a whole standard error let the Gaussian MI at d = 80 over-fit to
     21.5 nats for 20 (19.7 with half of it, and 9.87 for 10 at d = 40).
+
+    ``schedule="cosine"`` decays the learning rate over all ``steps``.
+    ``"plateau"`` holds it until ``PLATEAU_PATIENCE`` checks (one every
+    ``PLATEAU_CHECK_EVERY`` steps) in a row bring no gain in the validation loss,
+    then decays it (``ConstantThenCosine``) and stops: ``steps`` is only a cap,
+    and the run lasts as long as the network goes on learning, which for
+    low-dimensional ratios ranges from a few hundred steps (a correlated
+    Gaussian) to several thousand (a spiral, a dependence through a shared scale).
     """
     device, dtype = snapshots[0].device, snapshots[0].dtype
     n_intervals = len(snapshots) - 1 - int(closing_at is not None)
@@ -259,10 +316,16 @@ def train_time_score(
         snapshots[0].shape[1], hidden, activation, n_intervals, quadrature, closing_at,
         time_frequencies, quadratic,
     ).to(device=device, dtype=dtype)
-    optimizer, scheduler = cosine_adam(model.parameters(), lr, steps, weight_decay)
+    plateau = schedule == "plateau"
+    if plateau:
+        optimizer = adam(model.parameters(), lr, weight_decay)
+        scheduler = ConstantThenCosine(optimizer, lr, steps)
+    else:
+        optimizer, scheduler = cosine_adam(model.parameters(), lr, steps, weight_decay)
     size = min(batch_size, *(s.shape[0] for s in snapshots))
     log = LossLog("density_ratio", "density-ratio", steps, history, progress, device)
-    check_every = max(1, steps // VALIDATION_CHECKS)
+    check_every = PLATEAU_CHECK_EVERY if plateau else max(1, steps // VALIDATION_CHECKS)
+    since_best, reference = 0, None
     best, kept_loss, kept_step, kept_state, stale = None, None, steps, None, 0
     # Stopping is armed once the validation loss has fallen below its value at the
     # start by a standard error: before that the network has learned nothing that it
@@ -273,6 +336,9 @@ def train_time_score(
         start = start_loss - start_error
     step = 0
     for step in range(1, steps + 1):
+        if plateau and scheduler.finished():
+            step -= 1
+            break
         batch = torch.stack([s[draw_rows(s.shape[0], size, generator, device)] for s in snapshots])
         bridge, gap = split_closing(batch, closing_at)
         loss = model.loss(bridge[:-1], bridge[1:], gap)
@@ -285,7 +351,15 @@ def train_time_score(
                         "loss": validation_loss})
         if best is None or validation_loss < best[0]:
             best = (validation_loss, standard_error)
+        # A plateau: no check in a while has beaten the last real gain by a tenth of
+        # a standard error; a loss that drifts down by less is noise, or over-fitting.
+        if reference is None or validation_loss < reference - PLATEAU_MIN_GAIN * standard_error:
+            reference, since_best = validation_loss, 0
+        else:
+            since_best += 1
         armed = armed or validation_loss < start
+        if plateau and armed and since_best >= PLATEAU_PATIENCE:
+            scheduler.start_decay()
         if validation_loss <= best[0] + 0.5 * best[1]:
             kept_loss, kept_step, stale = validation_loss, step, 0
             kept_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
