@@ -168,7 +168,8 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
     steps : int or "auto", default="auto"
         Adam steps of the time-score network (fewer when training stops early,
         see ``validation_fraction``; with the ``"plateau"`` schedule, a cap).
-        ``"auto"``: a cap of 10,000 up to 4 features, 2000 above.
+        ``"auto"``: a cap of 10,000 up to 4 features (1000 without held-out
+        rows), 2000 above.
     batch_size : int, default=256
         Rows drawn from every snapshot per step.
     lr : float or "auto", default="auto"
@@ -176,15 +177,16 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         (where the wider network over-fits sooner).
     lr_schedule : {"auto", "cosine", "plateau"}, default="auto"
         ``"cosine"``: the learning rate decays to 2% over ``steps``.
-        ``"plateau"``: it is held while the validation loss reaches new lows
-        (checked every 50 steps), and once 8 checks in a row bring none it decays
+        ``"plateau"``: it is held while the validation loss still gains (falls
+        below its last gain by a tenth of a standard error; checked every 50
+        steps), and once 8 checks in a row bring no gain it decays
         over a quarter of the steps run so far, and training ends; the run lasts
         as long as the network learns, which in low dimension ranges from a few
         hundred steps (a smooth ratio) to thousands (several modes, a twisted or
-        a heavy-tailed dependence). Needs ``validation_fraction > 0`` to end
-        before ``steps``. ``"auto"``: ``"plateau"`` up to 4 features,
-        ``"cosine"`` above, where the network over-fits within a few thousand
-        steps and the fixed decay serves better.
+        a heavy-tailed dependence). Needs held-out rows to end before
+        ``steps``. ``"auto"``: ``"plateau"`` up to 4 features with held-out
+        rows, ``"cosine"`` otherwise: above 4 features the network over-fits
+        within a few thousand steps and the fixed decay serves better.
     weight_decay : float, default=0.0
         Decoupled weight decay (AdamW).
     validation_fraction : float, default=0.1
@@ -394,11 +396,12 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
             d = samples.p.shape[1]
             hidden = (time_score_width(d) if _is_auto(self.hidden_layer_sizes) else
                       _check_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes"))
-            steps = time_score_steps(d) if _is_auto(self.steps) else self.steps
-            lr = time_score_lr(d) if _is_auto(self.lr) else self.lr
-            schedule = (time_score_schedule(d) if _is_auto(self.lr_schedule)
-                        else self.lr_schedule)
             (p_fit, p_held), (q_fit, q_held) = self._split(samples, seed)
+            validated = p_held is not None
+            steps = time_score_steps(d, validated) if _is_auto(self.steps) else self.steps
+            lr = time_score_lr(d) if _is_auto(self.lr) else self.lr
+            schedule = (time_score_schedule(d, validated) if _is_auto(self.lr_schedule)
+                        else self.lr_schedule)
             p = self._tensor(p_fit)
             if samples.q is None:
                 n_snapshots = self.n_intervals + 2

@@ -102,6 +102,9 @@ def test_budgets_follow_the_problem():
     assert steps == sorted(steps) and steps[-1] > 2 * steps[0]
     assert time_score_width(2) == (64, 64) and time_score_width(20) == (128, 128)
     assert time_score_schedule(2) == "plateau" and time_score_schedule(20) == "cosine"
+    # Without held-out rows a plateau cannot be seen: a fixed, decayed budget.
+    assert time_score_schedule(2, validated=False) == "cosine"
+    assert time_score_steps(2, validated=False) < time_score_steps(2)
     assert time_score_lr(2) > time_score_lr(20)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 2))
@@ -109,6 +112,9 @@ def test_budgets_follow_the_problem():
         X, X + 1)
     assert model.ratio_.model.score.layers[0].linear.out_features == 64
     assert model.n_iter_ <= time_score_steps(2)
+    unvalidated = TelescopicDensityRatio(bridge="linear", n_intervals=1, validation_fraction=0,
+                                         random_state=0).fit(X, X + 1)
+    assert unvalidated.n_iter_ == time_score_steps(2, validated=False)
 
 
 def test_quantile_warp_refuses_a_fitted_flow():

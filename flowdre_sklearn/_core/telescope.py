@@ -325,7 +325,7 @@ def train_time_score(
     size = min(batch_size, *(s.shape[0] for s in snapshots))
     log = LossLog("density_ratio", "density-ratio", steps, history, progress, device)
     check_every = PLATEAU_CHECK_EVERY if plateau else max(1, steps // VALIDATION_CHECKS)
-    since_best, reference = 0, None
+    since_gain, reference = 0, None
     best, kept_loss, kept_step, kept_state, stale = None, None, steps, None, 0
     # Stopping is armed once the validation loss has fallen below its value at the
     # start by a standard error: before that the network has learned nothing that it
@@ -352,13 +352,13 @@ def train_time_score(
         if best is None or validation_loss < best[0]:
             best = (validation_loss, standard_error)
         # A plateau: no check in a while has beaten the last real gain by a tenth of
-        # a standard error; a loss that drifts down by less is noise, or over-fitting.
+        # a standard error; a loss that drifts down by less is noise, or a gain not worth the steps.
         if reference is None or validation_loss < reference - PLATEAU_MIN_GAIN * standard_error:
-            reference, since_best = validation_loss, 0
+            reference, since_gain = validation_loss, 0
         else:
-            since_best += 1
+            since_gain += 1
         armed = armed or validation_loss < start
-        if plateau and armed and since_best >= PLATEAU_PATIENCE:
+        if plateau and armed and since_gain >= PLATEAU_PATIENCE:
             scheduler.start_decay()
         if validation_loss <= best[0] + 0.5 * best[1]:
             kept_loss, kept_step, stale = validation_loss, step, 0
