@@ -9,8 +9,10 @@ Methods
 -------
 flow       TelescopicDensityRatio along the flow bridge (``mutual_information``, defaults)
 flow-refined  the same with the flow refined by the Q-flow step (``--full`` or ``--methods``)
-linear     the same estimator along the linear (TRE / DRE-infinity) bridge
+linear     the same estimator along the linear (TRE / DRE-infinity) bridge; it draws
+           Q afresh from the product of the marginals at every step (``fresh_product``)
 single     the same estimator with one interval: a single classifier between P and Q
+linear-fixed, single-fixed  the same two trained on the fixed shuffles (``fresh_product=False``)
 mlp        sklearn MLPClassifier with early stopping, prior-corrected logit
 quadratic  logistic regression on quadratic features (contains the true log-ratio;
            not run past ``QUADRATIC_MAX_FEATURES`` features: d > 344)
@@ -74,6 +76,8 @@ def estimate(method: str, X: np.ndarray, Y: np.ndarray, seed: int) -> float:
     if method == "flow-refined":
         return mutual_information(X, Y, flow=FlowTransport(refine_steps=1000, random_state=seed),
                                   **ours)
+    if method.endswith("-fixed"):
+        method, ours = method.removesuffix("-fixed"), dict(ours, fresh_product=False)
     if method == "linear":
         return mutual_information(X, Y, bridge="linear", **ours)
     if method == "single":

@@ -14,6 +14,7 @@ def mutual_information(
     Y,
     *,
     n_shuffles: int = 3,
+    fresh_product: bool = True,
     return_estimator: bool = False,
     random_state=None,
     **params,
@@ -42,6 +43,13 @@ def mutual_information(
         Paired rows: ``(X[i], Y[i])`` is one draw from the joint distribution.
     n_shuffles : int, default=3
         Independent shuffles of ``Y`` that make the product-of-marginals sample.
+    fresh_product : bool, default=True
+        With ``bridge="linear"`` (a single classifier included), draw the product
+        of the marginals afresh at every training step, pairing the ``X`` of one
+        training row with the ``Y`` of another, instead of training on the
+        ``n_shuffles`` fixed shuffles (which then serve the standardisation and
+        the held-out loss only). The flow bridge is made of a fixed Q sample
+        moved along the flow, and ignores it.
     return_estimator : bool, default=False
         Also return the fitted estimator (for example to read
         ``log_ratio``, the pointwise MI).
@@ -89,7 +97,11 @@ def mutual_information(
     product = np.vstack([np.hstack([X, Y[derangement(len(Y), rng)]]) for _ in range(n_shuffles)])
     params.setdefault("random_state", seed)
     params.setdefault("standardize", "quantile")
-    estimator = TelescopicDensityRatio(**params).fit(joint, product)
+    estimator = TelescopicDensityRatio(**params)
+    if fresh_product:
+        estimator._fit_product(joint, product, X.shape[1])
+    else:
+        estimator.fit(joint, product)
     mi = estimator.kl_divergence()
     return (mi, estimator) if return_estimator else mi
 

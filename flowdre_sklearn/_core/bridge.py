@@ -7,6 +7,9 @@ about the path alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 
 from .flow import Flow
@@ -46,8 +49,36 @@ def linear_snapshots(x_p: torch.Tensor, x_q: torch.Tensor, n_intervals: int,
     path through the snapshots; the ends are the full samples.
     """
     partner = x_q[draw_rows(x_q.shape[0], x_p.shape[0], generator, x_q.device)]
-    inner = []
+    return [*interpolants(x_p, partner, n_intervals)[:-1], x_q]
+
+
+def interpolants(x_p: torch.Tensor, x_q: torch.Tensor, n_intervals: int) -> list[torch.Tensor]:
+    """``sqrt(1 - a^2) x_p + a x_q`` for ``a = 0, 1 / n_intervals, ..., 1``, row i with row i."""
+    out = [x_p]
     for j in range(1, n_intervals):
         a = j / n_intervals
-        inner.append((1 - a * a) ** 0.5 * x_p + a * partner)
-    return [x_p, *inner, x_q]
+        out.append((1 - a * a) ** 0.5 * x_p + a * x_q)
+    return [*out, x_q]
+
+
+@dataclass
+class FreshLinearBridge:
+    """Batches of the linear bridge between P rows and a Q that is drawn afresh at every step.
+
+    Where Q can be sampled without end (a known Gaussian, the product of the
+    marginals of a joint sample), a fixed Q sample is a needless limit: the
+    network can learn its rows by heart, and the Q end of each interval is only
+    as rich as that sample. ``draw_q(size, generator)`` draws new Q rows;
+    ``standardize`` maps the interpolants to the coordinates of the network.
+    """
+
+    x_p: torch.Tensor
+    draw_q: Callable[[int, torch.Generator], torch.Tensor]
+    n_intervals: int
+    standardize: Callable[[torch.Tensor], torch.Tensor]
+
+    def __call__(self, size: int, generator: torch.Generator) -> torch.Tensor:
+        """A batch of shape ``(n_intervals + 1, size, d)``: one path per row."""
+        p = self.x_p[draw_rows(self.x_p.shape[0], size, generator, self.x_p.device)]
+        path = interpolants(p, self.draw_q(size, generator), self.n_intervals)
+        return self.standardize(torch.stack(path))

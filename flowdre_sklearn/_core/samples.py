@@ -1,4 +1,9 @@
-"""The two samples P and Q as the core sees them: standardised tensors on a device."""
+"""The two samples P and Q as the core sees them: standardised tensors on a device.
+
+Q is either a sample, a known Gaussian, or the product of the marginals of two
+blocks of P's columns (``ProductOfMarginals``); the last two are drawn afresh
+whenever a batch is needed.
+"""
 
 from __future__ import annotations
 
@@ -55,3 +60,30 @@ class TwoSamples:
     def q_sample(self, generator: torch.Generator) -> torch.Tensor:
         """The Q sample, or a fresh Gaussian draw as large as P."""
         return self.q if self.q is not None else self.draw_q(self.n_p, generator)
+
+
+@dataclass
+class ProductOfMarginals:
+    """Draws from the product of the empirical marginals of two blocks of a joint sample.
+
+    A draw pairs the first ``split`` columns of one row of ``joint`` with the
+    other columns of another row, both rows uniform and never the same row (a
+    row paired with itself is a draw from the joint). Every draw is fresh, so Q
+    is as large as the ``n (n - 1)`` such pairs instead of a few fixed shuffles.
+
+    Attributes
+    ----------
+    joint : Tensor of shape (n, d)
+    split : int
+        Columns of the first block, ``0 < split < d``.
+    """
+
+    joint: torch.Tensor
+    split: int
+
+    def draw(self, size: int, generator: torch.Generator) -> torch.Tensor:
+        n, device = self.joint.shape[0], self.joint.device
+        first = torch.randint(n, (size,), generator=generator, device=device)
+        # Uniform over the other n - 1 rows.
+        second = (first + torch.randint(1, n, (size,), generator=generator, device=device)) % n
+        return torch.cat([self.joint[first, : self.split], self.joint[second, self.split :]], 1)

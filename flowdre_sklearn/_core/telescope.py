@@ -278,6 +278,7 @@ def train_time_score(
     validation: list[torch.Tensor] | None = None,
     n_iter_no_change: int = 8,
     schedule: str = "cosine",
+    fresh_batches=None,
 ) -> tuple[TimeScoreModel, Training]:
     """Fit ``r(x, s)`` (and the closing classifier) on the snapshots ``S_0 .. S_M``.
 
@@ -309,6 +310,11 @@ def train_time_score(
     and the run lasts as long as the network goes on learning, which for
     low-dimensional ratios ranges from a few hundred steps (a correlated
     Gaussian) to several thousand (a spiral, a dependence through a shared scale).
+
+    ``fresh_batches(size, generator)``, when given, draws each training batch
+    (shape ``(len(snapshots), size, d)``, as the snapshots are laid out) in place
+    of rows of ``snapshots`` (see ``FreshLinearBridge``); the snapshots then give
+    only the layout and the batch size.
     """
     device, dtype = snapshots[0].device, snapshots[0].dtype
     n_intervals = len(snapshots) - 1 - int(closing_at is not None)
@@ -339,7 +345,11 @@ def train_time_score(
         if plateau and scheduler.finished():
             step -= 1
             break
-        batch = torch.stack([s[draw_rows(s.shape[0], size, generator, device)] for s in snapshots])
+        if fresh_batches is None:
+            batch = torch.stack([s[draw_rows(s.shape[0], size, generator, device)]
+                                 for s in snapshots])
+        else:
+            batch = fresh_batches(size, generator)
         bridge, gap = split_closing(batch, closing_at)
         loss = model.loss(bridge[:-1], bridge[1:], gap)
         descend(optimizer, scheduler, loss)
