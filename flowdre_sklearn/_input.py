@@ -2,7 +2,9 @@
 
 Three forms are accepted (see the estimators' docstrings):
 
-* ``fit(X_p, X_q)``: ``y`` is 2-D, the Q sample, with the columns of ``X``;
+* ``fit(X_p, X_q)``: ``y`` is 2-D, the Q sample, with the columns of ``X``
+  (a one-column ``y`` of two values, one per row of a one-feature ``X``, could
+  be labels as well and is refused: labels are passed 1-D);
 * ``fit(X, y)``: ``y`` is 1-D with exactly two distinct labels; rows labelled
   ``classes_[0]`` (the smaller label) are P, the others Q;
 * ``fit(X)``: Q is the standard normal ``N(0, I)``.
@@ -24,7 +26,6 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import (
     _get_feature_names,
     check_array,
-    column_or_1d,
     validate_data,
 )
 
@@ -82,10 +83,22 @@ def _q_sample(X: np.ndarray, y, names_p) -> SplitSamples:
     Q = check_array(
         y, dtype=FLOAT_DTYPES, ensure_min_samples=2, ensure_all_finite=True, input_name="X_q",
     )
+    labels_column = Q.shape[1] == 1 and Q.shape[0] == X.shape[0]
     if Q.shape[1] != X.shape[1]:
+        hint = (" If y labels the rows of X as P or Q, pass it 1-D (y.ravel())."
+                if labels_column else "")
         raise ValueError(
             f"The Q sample has {Q.shape[1]} columns but the P sample X has "
-            f"{X.shape[1]}: both samples must have the same features."
+            f"{X.shape[1]}: both samples must have the same features.{hint}"
+        )
+    # A one-feature X with a column of two values, one per row: labels passed as a
+    # column (as pandas or a ColumnTransformer give them) or a Q sample of two points.
+    # Either reading is plausible, so neither is guessed.
+    if labels_column and np.unique(Q).size == 2:
+        raise ValueError(
+            f"y has shape {Q.shape} and two distinct values: it could be labels of the "
+            "rows of X (P or Q) or a one-feature Q sample of two points. Pass labels 1-D "
+            "(y.ravel()); a 2-D y is read as the Q sample."
         )
     # Columns are matched by position: differently named or ordered DataFrame
     # columns would silently pair unrelated features.
@@ -131,9 +144,8 @@ def _check_spread(samples: SplitSamples) -> None:
 
 def _split_by_labels(X: np.ndarray, y) -> SplitSamples:
     y = np.asarray(y)
-    if y.ndim != 1 and not (y.ndim == 2 and y.shape[1] == 1):
+    if y.ndim != 1:
         raise ValueError(f"y must be 1-D labels or a 2-D Q sample; got shape {y.shape}.")
-    y = column_or_1d(y)
     if y.shape[0] != X.shape[0]:
         raise ValueError(
             f"y has {y.shape[0]} labels but X has {X.shape[0]} rows: in the fit(X, y) form, "

@@ -385,7 +385,9 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
             ``None``: Q is the standard normal ``N(0, I)``, drawn at ten times
             the rows of P for the bridge (at least 2048 rows); 2-D: the Q sample
             (denominator); 1-D with two distinct values: labels, rows with
-            ``classes_[0]`` form P and the others Q.
+            ``classes_[0]`` form P and the others Q. Labels are passed 1-D: a
+            column of two values for a one-feature ``X`` is refused, as it could
+            be either.
 
         Returns
         -------

@@ -397,7 +397,9 @@ class FlowTransport(OneToOneFeatureMixin, TransformerMixin, TorchEstimatorMixin,
         y : None, array-like of shape (n_q, n_features) or (n_samples,)
             ``None``: Q is the standard normal ``N(0, I)`` (a normalising flow);
             2-D: the Q sample; 1-D with two distinct values: labels, rows with
-            ``classes_[0]`` form P and the others Q.
+            ``classes_[0]`` form P and the others Q. Labels are passed 1-D: a
+            column of two values for a one-feature ``X`` is refused, as it could
+            be either.
 
         Returns
         -------

@@ -66,6 +66,12 @@ BAD_FITS = [
     ("string Q", lambda: (GOOD_P, np.char.add(GOOD_Q.astype(str), "x")), ValueError, "string"),
     ("complex X", lambda: (GOOD_P + 1j, None), ValueError, "Complex"),
     ("complex Q", lambda: (GOOD_P, GOOD_Q + 1j), ValueError, "Complex"),
+    # Labels passed as a column: with one feature they could be a Q sample of two points
+    # (formerly read so, silently); with more, the error says how to pass labels.
+    ("label column, one feature", lambda: (GOOD_P[:, :1], (np.arange(20) % 2)[:, None]),
+     ValueError, "could be labels"),
+    ("label column, three features", lambda: (GOOD_P, (np.arange(20) % 2)[:, None]),
+     ValueError, r"y\.ravel\(\)"),
 ]
 
 
@@ -154,3 +160,15 @@ def test_numeric_dtypes_are_cast(make, dtype):
     assert out.dtype == np.float64 and np.isfinite(out).all()
     # Cast as values, not reinterpreted: the same as passing the values as floats.
     np.testing.assert_array_equal(out, _predict_methods(model)[0](X.astype(np.float64)))
+
+
+@pytest.mark.parametrize("make", ESTIMATORS, ids=IDS)
+def test_one_feature_reads_a_two_dimensional_y_as_the_q_sample(make):
+    # The rule the refusal above guards: labels are 1-D, a 2-D y is the Q sample. A
+    # one-column y of continuous values on a one-feature X (as many rows or not) fits
+    # as Q, and the same labels passed 1-D fit as labels.
+    X = GOOD_P[:, :1]
+    for q in (GOOD_Q[:, :1], GOOD_Q[:, :1].repeat(2, 0)[:20]):
+        assert make().fit(X, q).n_features_in_ == 1
+    model = make().fit(np.vstack([X, GOOD_Q[:, :1]]), np.r_[np.zeros(20), np.ones(15)])
+    np.testing.assert_array_equal(model.classes_, [0.0, 1.0])
