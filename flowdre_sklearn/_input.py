@@ -164,7 +164,9 @@ def _split_by_labels(X: np.ndarray, y) -> SplitSamples:
     if classes.shape[0] == 1:
         raise ValueError(
             f"y has only one class ({classes[0]!r}): the fit(X, y) form needs two distinct "
-            "values, one labelling the P rows and one the Q rows."
+            "values, one labelling the P rows and one the Q rows. In cross-validation this "
+            "is a fold of one class, as an unshuffled KFold gives on P rows stacked above "
+            "Q rows: pass cv=StratifiedKFold(n_splits, shuffle=True)."
         )
     if classes.shape[0] != 2:
         # The last sentence is sklearn's wording for binary-only estimators, which

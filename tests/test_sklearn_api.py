@@ -259,6 +259,16 @@ def test_cross_val_score_of_density_ratio(form):
     assert (scores > -np.log(2)).all() and (scores < 0).all(), scores
 
 
+def test_default_cv_on_stacked_rows_names_the_splitter():
+    # P rows stacked above Q rows: the default splitter of a non-classifier (an unshuffled
+    # KFold) makes test folds of one class, which cannot be scored; the failure must say
+    # what to pass instead. (The splitter is not made stratified by default: that needs
+    # the classifier tag, which brings checks these estimators do not meet.)
+    order = np.argsort(LABELS, kind="stable")
+    with pytest.warns(UserWarning, match=r"StratifiedKFold\(n_splits, shuffle=True\)"):
+        cross_val_score(tiny_ratio(steps=5), X_STACKED[order], LABELS[order], cv=3)
+
+
 # --- threads ----------------------------------------------------------------------------
 
 
