@@ -15,6 +15,7 @@ through the network in one call.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -278,7 +279,7 @@ def train_time_score(
     validation: list[torch.Tensor] | None = None,
     n_iter_no_change: int = 8,
     schedule: str = "cosine",
-    fresh_batches=None,
+    fresh_batches: Callable[[int, torch.Generator], torch.Tensor] | None = None,
 ) -> tuple[TimeScoreModel, Training]:
     """Fit ``r(x, s)`` (and the closing classifier) on the snapshots ``S_0 .. S_M``.
 
