@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all bench lint docs clean
+.PHONY: install demo test test-all test-floors bench lint docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,22 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -m "slow or not slow"
 
+# The test suite on the lowest supported versions, pyproject.toml's floors pinned in
+# requirements/floors.txt, in a virtual environment of their own. Their torch is a
+# CUDA build from PyPI (about 3 GB with its nvidia-* wheels, a few minutes to install),
+# which runs on the CPU as well.
+FLOORS_VENV ?= .venv-floors
+FLOORS_STAMP := $(FLOORS_VENV)/.installed
+
+$(FLOORS_STAMP): pyproject.toml requirements/floors.txt
+	test -x $(FLOORS_VENV)/bin/python || $(PYTHON) -m venv $(FLOORS_VENV)
+	$(FLOORS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(FLOORS_VENV)/bin/python -m pip install --quiet -r requirements/floors.txt -e ".[test,bench]"
+	touch $(FLOORS_STAMP)
+
+test-floors: $(FLOORS_STAMP)
+	$(FLOORS_VENV)/bin/python -m pytest
+
 # The quick settings of every benchmark; tables and plots land in benchmarks/results/.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/mi_gaussian.py --quick
@@ -43,4 +59,4 @@ docs: $(STAMP)
 	$(BIN)/python -m sphinx -b html docs docs/_build/html
 
 clean:
-	rm -rf $(VENV) results docs/_build
+	rm -rf $(VENV) $(FLOORS_VENV) results docs/_build

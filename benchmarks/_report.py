@@ -11,8 +11,6 @@ from pathlib import Path
 
 import torch
 
-from flowdre_sklearn._core.training import Progress
-
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -26,27 +24,12 @@ def stopwatch(record: dict, key: str = "seconds"):
         record[key] = time.perf_counter() - start
 
 
-class StepClock(Progress):
-    """A silent progress hook that timestamps every record of every training phase.
-
-    Every clock is kept in ``instances`` (newest last), so one that an estimator
-    creates inside ``fit`` (with its ``Progress`` patched to this class) can be read after.
-    """
-
-    instances: list[StepClock] = []
-
-    def __init__(self, verbose: int = 0) -> None:
-        super().__init__(0)
-        self.stamps: dict[str, list[tuple[int, float]]] = {}
-        StepClock.instances.append(self)
-
-    def __call__(self, phase: str, step: int, n_steps: int, **losses: float) -> None:
-        self.stamps.setdefault(phase, []).append((step, time.perf_counter()))
-
-    def seconds_per_step(self, phase: str) -> float:
-        """Mean time of the steps after the first record (setting up is left out)."""
-        (s0, t0), (s1, t1) = self.stamps[phase][0], self.stamps[phase][-1]
-        return (t1 - t0) / (s1 - s0) if s1 > s0 else float("nan")
+def seconds_per_step(history: list[dict], phase: str) -> float:
+    """Mean wall time of a training phase's steps, from the timed records of a fitted
+    estimator's ``history_``: first record to last, so setting up is left out."""
+    records = [record for record in history if record["phase"] == phase]
+    (s0, t0), (s1, t1) = ((r["step"], r["time"]) for r in (records[0], records[-1]))
+    return (t1 - t0) / (s1 - s0) if s1 > s0 else float("nan")
 
 
 def machine() -> str:

@@ -412,7 +412,7 @@ def describe(tasks, warp_dim, infonce_steps, n) -> str:
     if "gaussian-1d" in tasks:
         lines.append(
             "* `gaussian-1d`: 1-D X and Y, correlated Gaussians with MI = 0.5 nat "
-            "(`make_gaussian_mi(n, d=2, mi=0.5)`), the small problem of issue 15 whose "
+            "(`make_gaussian_mi(n, d=2, mi=0.5)`), a small problem whose "
             "estimate should take seconds.")
     methods = (
         "Methods: `flow` is `mutual_information` with its defaults and `single` the same "

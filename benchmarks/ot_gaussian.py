@@ -232,7 +232,8 @@ def best_sinkhorn(X_p, X_q, seed, test, true_map, variance) -> dict:
 
 
 def targets(records, ours: str) -> str:
-    """The issue's targets, each stated as met or not from this run's rows."""
+    """The accuracy targets (L2-UVP, transport cost), each stated as met or not from this
+    run's rows."""
     def rows(method, kind=None):
         return [r for r in records if r["method"] == method and kind in (None, r["problem"])]
 

@@ -22,7 +22,8 @@ import time
 import numpy as np
 import torch
 
-from flowdre_sklearn._core.telescope import Quadrature, train_time_score
+from flowdre_sklearn import TelescopicDensityRatio
+from flowdre_sklearn._core.telescope import train_time_score
 from flowdre_sklearn._core.training import Progress
 
 
@@ -70,19 +71,22 @@ def main(argv=None) -> None:
     generator = torch.Generator().manual_seed(args.seed)
     torch.manual_seed(args.seed)
     start = time.perf_counter()
-    model = train_time_score(
-        [torch.tensor(s, dtype=torch.float32) for s in snapshots], Quadrature(),
-        closing_at=closing_at, hidden=(64, 64), activation="silu",
-        time_frequencies=args.time_frequencies, steps=args.steps, batch_size=256, lr=1e-3,
-        weight_decay=0.0, generator=generator, progress=Progress(0), history=[],
+    # The estimator's defaults for everything not set here.
+    config = TelescopicDensityRatio(
+        hidden_layer_sizes=(64, 64), time_frequencies=args.time_frequencies, steps=args.steps,
+        lr=1e-3, lr_schedule="cosine",
+    )._time_score_config(d, validated=False)
+    model, _ = train_time_score(
+        [torch.tensor(s, dtype=torch.float32) for s in snapshots], config,
+        closing_at=closing_at, generator=generator, progress=Progress(0), history=[],
     )
     seconds = time.perf_counter() - start
 
     def logits(points):
         x = torch.tensor(points, dtype=torch.float32)
         with torch.no_grad():
-            inner = -model.interval_logits(x.expand(M, *x.shape)).numpy()
-            gap = -model.closing(x).numpy() if closing_at else np.zeros(len(points))
+            inner = model.interval_logits(x.expand(M, *x.shape)).numpy()
+            gap = model.closing_logit(x).numpy() if closing_at else np.zeros(len(points))
         return inner, gap
 
     held_out = sample(cov_p, 4000, np.random.default_rng(args.seed + 1))

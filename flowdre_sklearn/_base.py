@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import warnings
 from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
+from ._compat import warn
 from ._core.training import resolve_device, seeded
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -60,7 +60,7 @@ def check_divergence(
         )
         if fatal:
             raise FloatingPointError(message)
-        warnings.warn(message, ConvergenceWarning, stacklevel=4)
+        warn(message, ConvergenceWarning)
 
 
 class TorchEstimatorMixin:
@@ -71,8 +71,9 @@ class TorchEstimatorMixin:
     """
 
     _torch_attributes: tuple[str, ...] = ()
-    #: Rows per prediction chunk. On 2 CPU cores 8192 rows ran faster than 65536 (the
-    #: activations stay in cache) and kept memory flat and small (benchmarks/speed.py).
+    #: Rows per prediction chunk: small enough for the activations to stay in cache,
+    #: which is faster on the CPU than larger chunks, and keeps memory flat
+    #: (benchmarks/speed.py).
     predict_chunk_size: int = 8192
 
     @contextlib.contextmanager
@@ -137,11 +138,10 @@ class TorchEstimatorMixin:
             return
         fitted_on = torch.device(self.__dict__.get("device_", "cpu"))
         if fitted_on.type == "cuda" and not torch.cuda.is_available():
-            warnings.warn(
+            warn(
                 f"This model was fitted on {fitted_on} but CUDA is not available here: "
                 "it is loaded on the CPU.",
                 RuntimeWarning,
-                stacklevel=2,
             )
             fitted_on = torch.device("cpu")
         self.device_ = fitted_on

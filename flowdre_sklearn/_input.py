@@ -18,16 +18,13 @@ whose rows are all one point leave nothing to standardise and raise.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import (
-    _get_feature_names,
-    check_array,
-    validate_data,
-)
+from sklearn.utils.validation import check_array, validate_data
+
+from ._compat import _get_feature_names, warn
 
 FLOAT_DTYPES = (np.float64, np.float32, np.float16)
 
@@ -132,13 +129,12 @@ def _check_spread(samples: SplitSamples) -> None:
         where = "in X (the P sample) while Q = N(0, I) is not" if q is None else (
             "in one sample but not in the other"
         )
-        warnings.warn(
+        warn(
             f"Column(s) {np.flatnonzero(one_sided).tolist()} are constant {where}: P and Q "
             "are then mutually singular, which an invertible flow can only approximate and a "
             "log-ratio or log-density cannot express (it is infinite). Drop such columns or "
             "add a little noise to them.",
             UserWarning,
-            stacklevel=5,  # the caller of fit, through the _fit_context wrapper
         )
 
 

@@ -1,10 +1,12 @@
 """Samplers with known ground truth for transport and density-ratio experiments.
 
-Every sampler takes a ``random_state`` in the scikit-learn style: ``None``
-(numpy's global :class:`~numpy.random.RandomState`, as in scikit-learn), an
-integer seed (a fresh, private generator: numpy's global state is never
-touched), a :class:`numpy.random.RandomState`, or a
-:class:`numpy.random.Generator` (drawn from, and so advanced, in place).
+Every sampler takes a ``random_state`` with the meaning it has in the
+estimators: ``None`` (fresh entropy from the operating system, so draws vary
+from call to call), an integer seed (reproducible draws), a
+:class:`numpy.random.RandomState`, or a :class:`numpy.random.Generator` (drawn
+from, and so advanced, in place). Numpy's global random state is never touched.
+Arguments are checked by scikit-learn's ``validate_params``, which names the
+parameter and the values it takes.
 
 Sign convention: ``log_ratio(x) = log p(x) - log q(x)``, where ``P`` is the
 distribution of the first sample returned.
@@ -31,9 +33,9 @@ make_moons_checkerboard
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 from functools import cached_property
+from numbers import Integral, Real
 
 import numpy as np
 from scipy import linalg
@@ -41,6 +43,8 @@ from scipy.special import digamma, gammaln, logsumexp, softmax
 from scipy.stats import multivariate_normal
 from sklearn.datasets import make_moons
 from sklearn.utils import check_random_state
+
+from ._compat import Interval, validate_params
 
 __all__ = [
     "GaussianOT",
@@ -63,56 +67,38 @@ RandomStateLike = int | np.random.Generator | np.random.RandomState | None
 # ---------------------------------------------------------------------------
 
 
-def _check_random_state(random_state: RandomStateLike) -> np.random.RandomState:
-    """A :class:`~numpy.random.RandomState` to draw from.
+# The constraints of ``validate_params`` that several samplers share.
+_COUNT = [Interval(Integral, 1, None, closed="left")]
+_NON_NEGATIVE = [Interval(Real, 0, None, closed="left")]
+_POSITIVE = [Interval(Real, 0, None, closed="neither")]
+_CORRELATION = [Interval(Real, -1, 1, closed="neither")]
+_RANDOM_STATE = ["random_state", np.random.Generator]
+_EIG_RANGE = ["array-like"]
 
-    ``None`` gives numpy's global singleton (scikit-learn's convention), an
-    integer a new private ``RandomState``, a ``RandomState`` itself, and a
-    ``Generator`` a ``RandomState`` sharing its bit generator, so that drawing
-    advances the caller's ``Generator``.
+
+def _random_state(random_state: RandomStateLike) -> np.random.RandomState:
+    """A :class:`~numpy.random.RandomState` to draw from (``random_state`` validated).
+
+    ``None`` seeds a new one from fresh operating-system entropy, leaving numpy's
+    global state alone; a ``Generator`` gives a ``RandomState`` sharing its bit
+    generator, so that drawing advances the caller's ``Generator``.
     """
     if random_state is None:
-        return check_random_state(None)
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        if not 0 <= random_state < 2**32:
-            raise ValueError(f"random_state must be an integer in [0, 2**32), got {random_state!r}")
-        return np.random.RandomState(int(random_state))
-    if isinstance(random_state, np.random.RandomState):
-        return random_state
+        return np.random.RandomState(np.random.SeedSequence().generate_state(1)[0])
     if isinstance(random_state, np.random.Generator):
         return np.random.RandomState(random_state.bit_generator)
-    raise ValueError(
-        "random_state must be None, an int, a numpy.random.RandomState or a "
-        f"numpy.random.Generator, got {random_state!r}"
-    )
-
-
-def _check_int(value: object, name: str, *, minimum: int = 1) -> int:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise ValueError(f"{name} must be {kind}, got {value!r}")
-    return int(value)
-
-
-def _check_real(value: object, name: str) -> float:
-    if (
-        not isinstance(value, numbers.Real)
-        or isinstance(value, bool)
-        or not np.isfinite(float(value))
-    ):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    return float(value)
+    return check_random_state(random_state)
 
 
 def _check_eig_range(eig_range: object, name: str = "eig_range") -> tuple[float, float]:
+    """The pair ``(low, high)``: a rule of two values, beyond what a constraint says."""
     try:
-        low, high = eig_range  # type: ignore[misc]
-        low, high = _check_real(low, name), _check_real(high, name)
+        low, high = (float(v) for v in eig_range)  # type: ignore[union-attr]
     except (TypeError, ValueError) as err:
         raise ValueError(
             f"{name} must be a pair (low, high) of finite numbers, got {eig_range!r}"
         ) from err
-    if not 0.0 < low <= high:
+    if not 0.0 < low <= high < np.inf:
         raise ValueError(f"{name} must satisfy 0 < low <= high, got {eig_range!r}")
     return low, high
 
@@ -182,12 +168,16 @@ def _random_means(
 # ---------------------------------------------------------------------------
 
 
-def _check_mi_dim(d: object) -> int:
-    if not isinstance(d, numbers.Integral) or isinstance(d, bool) or d < 2 or d % 2:
+def _check_mi_dim(d: int) -> int:
+    if d % 2:
         raise ValueError(f"d must be a positive even integer, got {d!r}")
     return int(d)
 
 
+_MI_DIM = [Interval(Integral, 2, None, closed="left")]
+
+
+@validate_params({"d": _MI_DIM, "mi": _NON_NEGATIVE}, prefer_skip_nested_validation=True)
 def gaussian_mi_rho(d: int, mi: float) -> float:
     """The correlation that gives mutual information ``mi`` in dimension ``d``.
 
@@ -222,9 +212,6 @@ def gaussian_mi_rho(d: int, mi: float) -> float:
     True
     """
     d = _check_mi_dim(d)
-    mi = _check_real(mi, "mi")
-    if mi < 0:
-        raise ValueError(f"mi must be non-negative, got {mi!r}")
     rho = float(np.sqrt(-np.expm1(-4.0 * mi / d)))
     if rho >= 1.0:
         raise ValueError(
@@ -239,6 +226,11 @@ def _gaussian_mi_from_rho(d: int, rho: float) -> float:
     return float(-0.25 * d * np.log1p(-(rho**2)))
 
 
+@validate_params(
+    {"n_samples": _COUNT, "d": _MI_DIM, "mi": _NON_NEGATIVE + [None],
+     "rho": _CORRELATION + [None], "random_state": _RANDOM_STATE},
+    prefer_skip_nested_validation=True,
+)
 def make_gaussian_mi(
     n_samples: int,
     d: int,
@@ -301,17 +293,12 @@ def make_gaussian_mi(
     >>> round(true_mi, 6)
     1.0
     """
-    n_samples = _check_int(n_samples, "n_samples")
     d = _check_mi_dim(d)
     if (mi is None) == (rho is None):
         raise ValueError("exactly one of mi and rho must be given")
     if mi is not None:
         rho = gaussian_mi_rho(d, mi)
-    else:
-        rho = _check_real(rho, "rho")
-        if not -1.0 < rho < 1.0:
-            raise ValueError(f"rho must lie in the open interval (-1, 1), got {rho!r}")
-    rng = _check_random_state(random_state)
+    rng = _random_state(random_state)
     half = d // 2
     X = rng.standard_normal((n_samples, half))
     noise = rng.standard_normal((n_samples, half))
@@ -319,6 +306,7 @@ def make_gaussian_mi(
     return X, Y, _gaussian_mi_from_rho(d, rho)
 
 
+@validate_params({"d": _MI_DIM, "df": _POSITIVE}, prefer_skip_nested_validation=True)
 def student_t_mi_excess(d: int, df: float) -> float:
     """Mutual information of a ``d``-dimensional multivariate t beyond its Gaussian part.
 
@@ -337,9 +325,6 @@ def student_t_mi_excess(d: int, df: float) -> float:
     0.4319
     """
     d = _check_mi_dim(d)
-    df = _check_real(df, "df")
-    if not df > 0:
-        raise ValueError(f"df must be positive, got {df!r}")
     half = d / 2
 
     def log_gamma_term(k: float) -> float:
@@ -349,6 +334,11 @@ def student_t_mi_excess(d: int, df: float) -> float:
     return float(2 * log_gamma_term(half) - log_gamma_term(0) - log_gamma_term(d))
 
 
+@validate_params(
+    {"n_samples": _COUNT, "d": _MI_DIM, "df": _POSITIVE, "rho": _CORRELATION,
+     "random_state": _RANDOM_STATE},
+    prefer_skip_nested_validation=True,
+)
 def make_student_t_mi(
     n_samples: int,
     d: int,
@@ -395,12 +385,8 @@ def make_student_t_mi(
     >>> X.shape, Y.shape, round(true_mi, 2)
     ((100, 2), (100, 2), 0.43)
     """
-    n_samples = _check_int(n_samples, "n_samples")
     excess = student_t_mi_excess(d, df)
-    rho = _check_real(rho, "rho")
-    if not -1.0 < rho < 1.0:
-        raise ValueError(f"rho must lie in the open interval (-1, 1), got {rho!r}")
-    rng = _check_random_state(random_state)
+    rng = _random_state(random_state)
     X, Y, gaussian_mi = make_gaussian_mi(n_samples, d, rho=rho, random_state=rng)
     scale = np.sqrt(df / rng.chisquare(df, size=(n_samples, 1)))
     return X * scale, Y * scale, gaussian_mi + excess
@@ -487,14 +473,17 @@ class GaussianPair:
     def _sample(
         mean: np.ndarray, chol: np.ndarray, n: int, random_state: RandomStateLike
     ) -> np.ndarray:
-        n = _check_int(n, "n")
-        rng = _check_random_state(random_state)
+        rng = _random_state(random_state)
         return mean + rng.standard_normal((n, mean.size)) @ chol.T
 
+    @validate_params({"n": _COUNT, "random_state": _RANDOM_STATE},
+                     prefer_skip_nested_validation=True)
     def sample_p(self, n: int, random_state: RandomStateLike = None) -> np.ndarray:
         """Draw ``n`` points from ``P``; an ndarray of shape (n, d)."""
         return self._sample(self.mean_p, self._chol_p, n, random_state)
 
+    @validate_params({"n": _COUNT, "random_state": _RANDOM_STATE},
+                     prefer_skip_nested_validation=True)
     def sample_q(self, n: int, random_state: RandomStateLike = None) -> np.ndarray:
         """Draw ``n`` points from ``Q``; an ndarray of shape (n, d)."""
         return self._sample(self.mean_q, self._chol_q, n, random_state)
@@ -543,16 +532,11 @@ def _random_gaussian_params(
     return mean_p, cov_p, mean_q, cov_q
 
 
-def _check_gaussian_args(
-    d: object, shift: object, eig_range: object
-) -> tuple[int, float, tuple[float, float]]:
-    d = _check_int(d, "d")
-    shift = _check_real(shift, "shift")
-    if shift < 0:
-        raise ValueError(f"shift must be non-negative, got {shift!r}")
-    return d, shift, _check_eig_range(eig_range)
-
-
+@validate_params(
+    {"n_p": _COUNT, "n_q": _COUNT + [None], "d": _COUNT, "shift": _NON_NEGATIVE,
+     "scale_q": _POSITIVE, "eig_range": _EIG_RANGE, "random_state": _RANDOM_STATE},
+    prefer_skip_nested_validation=True,
+)
 def make_gaussian_pair(
     n_p: int,
     n_q: int | None = None,
@@ -616,13 +600,9 @@ def make_gaussian_pair(
     >>> pair.log_ratio(X_p).shape
     (100,)
     """
-    n_p = _check_int(n_p, "n_p")
-    n_q = n_p if n_q is None else _check_int(n_q, "n_q")
-    d, shift, eig_range = _check_gaussian_args(d, shift, eig_range)
-    scale_q = _check_real(scale_q, "scale_q")
-    if scale_q <= 0:
-        raise ValueError(f"scale_q must be positive, got {scale_q!r}")
-    rng = _check_random_state(random_state)
+    n_q = n_p if n_q is None else n_q
+    eig_range = _check_eig_range(eig_range)
+    rng = _random_state(random_state)
     pair = GaussianPair(*_random_gaussian_params(d, shift, eig_range, scale_q, rng))
     return pair.sample_p(n_p, rng), pair.sample_q(n_q, rng), pair
 
@@ -718,6 +698,11 @@ class GaussianOT(GaussianPair):
         return _l2_uvp(T_X, X, self.dim, self.ot_map, float(np.trace(self.cov_q)))
 
 
+@validate_params(
+    {"n_samples": _COUNT, "d": _COUNT, "shift": _NON_NEGATIVE, "eig_range": _EIG_RANGE,
+     "random_state": _RANDOM_STATE},
+    prefer_skip_nested_validation=True,
+)
 def make_gaussian_ot(
     n_samples: int,
     d: int = 2,
@@ -772,9 +757,8 @@ def make_gaussian_ot(
     >>> problem.l2_uvp(problem.ot_map(X_p), X_p)
     0.0
     """
-    n_samples = _check_int(n_samples, "n_samples")
-    d, shift, eig_range = _check_gaussian_args(d, shift, eig_range)
-    rng = _check_random_state(random_state)
+    eig_range = _check_eig_range(eig_range)
+    rng = _random_state(random_state)
     problem = GaussianOT(*_random_gaussian_params(d, shift, eig_range, 1.0, rng))
     return problem.sample_p(n_samples, rng), problem.sample_q(n_samples, rng), problem
 
@@ -843,9 +827,9 @@ class LogSumExpOT:
         for k, matrix in enumerate(A):
             if not np.allclose(matrix, matrix.T) or np.linalg.eigvalsh(matrix)[0] <= 0:
                 raise ValueError(f"A[{k}] must be symmetric positive definite")
-        tau = _check_real(self.tau, "tau")
-        if tau <= 0:
-            raise ValueError(f"tau must be positive, got {tau!r}")
+        tau = float(self.tau)
+        if not 0 < tau < np.inf:
+            raise ValueError(f"tau must be positive and finite, got {self.tau!r}")
         for name, value in (("means", means), ("A", A), ("b", b), ("tau", tau)):
             object.__setattr__(self, name, value)
 
@@ -854,10 +838,11 @@ class LogSumExpOT:
         """The dimension ``d``."""
         return self.means.shape[1]
 
+    @validate_params({"n": _COUNT, "random_state": _RANDOM_STATE},
+                     prefer_skip_nested_validation=True)
     def sample_p(self, n: int, random_state: RandomStateLike = None) -> np.ndarray:
         """Draw ``n`` points from ``P``; an ndarray of shape (n, d)."""
-        n = _check_int(n, "n")
-        rng = _check_random_state(random_state)
+        rng = _random_state(random_state)
         component = rng.randint(len(self.means), size=n)
         return self.means[component] + rng.standard_normal((n, self.dim))
 
@@ -919,6 +904,12 @@ class LogSumExpOT:
         return _l2_uvp(T_X, X, self.dim, self.ot_map, self.target_variance)
 
 
+@validate_params(
+    {"n_samples": _COUNT, "d": _COUNT, "n_pieces": _COUNT, "n_components": _COUNT,
+     "separation": _NON_NEGATIVE, "shift": _NON_NEGATIVE, "temperature": _POSITIVE,
+     "eig_range": _EIG_RANGE, "random_state": _RANDOM_STATE},
+    prefer_skip_nested_validation=True,
+)
 def make_logsumexp_ot(
     n_samples: int,
     d: int = 2,
@@ -939,8 +930,8 @@ def make_logsumexp_ot(
     temperature ``tau = temperature * sqrt(d)`` (the quadratics' spread over
     ``P`` grows like ``sqrt(d)``, so the blend stays as soft at every ``d``).
     The defaults are a hard transport problem: the affine map between the
-    moment-matched Gaussians leaves about a quarter to a half of ``Q``'s
-    variance unexplained from ``d = 16`` on (``benchmarks/results/ot_hard.md``).
+    moment-matched Gaussians leaves much of ``Q``'s variance unexplained from
+    ``d = 16`` on (``benchmarks/results/ot_hard.md``).
 
     Parameters
     ----------
@@ -987,18 +978,8 @@ def make_logsumexp_ot(
     >>> problem.l2_uvp(problem.ot_map(X_p), X_p)
     0.0
     """
-    n_samples = _check_int(n_samples, "n_samples")
-    d = _check_int(d, "d")
-    n_pieces = _check_int(n_pieces, "n_pieces")
-    n_components = _check_int(n_components, "n_components")
-    separation, shift = _check_real(separation, "separation"), _check_real(shift, "shift")
-    if separation < 0 or shift < 0:
-        raise ValueError(f"separation and shift must be >= 0, got {separation!r}, {shift!r}")
-    temperature = _check_real(temperature, "temperature")
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature!r}")
     eig_range = _check_eig_range(eig_range)
-    rng = _check_random_state(random_state)
+    rng = _random_state(random_state)
     A = np.stack([_random_spd(d, rng, eig_range) for _ in range(n_pieces)])
     b = rng.standard_normal((n_pieces, d)) * shift
     means = rng.standard_normal((n_components, d)) * separation / np.sqrt(d)
@@ -1024,6 +1005,10 @@ def _sample_checkerboard(n: int, rng: np.random.RandomState) -> np.ndarray:
     return corner + rng.uniform(0.0, 1.0, size=(n, 2))
 
 
+@validate_params(
+    {"n_samples": _COUNT, "noise": _NON_NEGATIVE, "random_state": _RANDOM_STATE},
+    prefer_skip_nested_validation=True,
+)
 def make_moons_checkerboard(
     n_samples: int,
     noise: float = 0.1,
@@ -1071,11 +1056,7 @@ def make_moons_checkerboard(
     >>> X_p.shape, X_q.shape
     ((300, 2), (300, 2))
     """
-    n_samples = _check_int(n_samples, "n_samples")
-    noise = _check_real(noise, "noise")
-    if noise < 0:
-        raise ValueError(f"noise must be non-negative, got {noise!r}")
-    rng = _check_random_state(random_state)
+    rng = _random_state(random_state)
     moons, _ = make_moons(n_samples=n_samples, shuffle=True, noise=None, random_state=rng)
     X_p = _MOONS_SCALE * (moons - _MOONS_CENTRE) + noise * rng.standard_normal((n_samples, 2))
     X_q = _sample_checkerboard(n_samples, rng)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, _fit_context, clone
+from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import ClassifierTags
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import TORCH_DTYPES, TorchEstimatorMixin, check_divergence
+from ._compat import HasMethods, Interval, StrOptions, _fit_context, validate_params
 from ._core.bridge import BRIDGES, FreshLinearBridge, flow_snapshots, linear_snapshots
 from ._core.budget import (
     BRIDGE_FLOW_LR,
@@ -29,11 +30,11 @@ from ._core.samples import ProductOfMarginals
 from ._core.telescope import (
     QUADRATURES,
     SCHEDULES,
-    Quadrature,
     TelescopicRatio,
+    TimeScoreConfig,
     train_time_score,
 )
-from ._core.training import Progress
+from ._core.training import History, Progress
 from ._core.warp import NormalScoreWarp
 from ._input import check_features, check_samples
 from .transport import FlowTransport, _check_layer_sizes
@@ -42,9 +43,8 @@ from .transport import FlowTransport, _check_layer_sizes
 #: ``MIN_NORMAL_SAMPLE`` rows, ``NORMAL_SAMPLE_FACTOR`` times the P rows where the
 #: snapshots of that many rows hold at most ``NORMAL_SAMPLE_MAX_VALUES`` numbers
 #: (256 MiB in float32), and never fewer rows than P. Q costs nothing to draw, and
-#: the bridge is made of it: with 2700 P rows in 2-D, 27000 Q rows instead of 2700
-#: took the error of ``score_samples`` from 0.250 to 0.134 nats (the settings of
-#: its test).
+#: the bridge is made of it: a larger Q sample makes ``score_samples`` markedly more
+#: accurate (as its test shows).
 MIN_NORMAL_SAMPLE = 2048
 NORMAL_SAMPLE_FACTOR = 10
 NORMAL_SAMPLE_MAX_VALUES = 2**26
@@ -68,144 +68,86 @@ STANDARDIZATIONS = ("affine", "quantile")
 
 
 class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
-    """Log density ratio ``log p(x) - log q(x)`` by telescopic (infinitesimal) DRE.
+    r"""Log density ratio ``log p(x) - log q(x)`` by telescopic (infinitesimal) DRE.
 
-    A bridge of distributions carries P (the first sample) to Q: by default the
-    optimal-transport flow of :class:`FlowTransport`, the Q-flow method of Xu,
-    Cheng and Xie (AISTATS 2025). A time-conditioned network ``r(x, s)`` models
-    ``d/ds log p_s(x)`` along the bridge; it is trained with a logistic loss
-    between neighbouring snapshots, each interval's logit being the time
-    integral of ``r`` over the interval. The log-ratio is the integral over the
-    whole bridge. Each interval is an easy classification problem where a single
-    classifier between distant P and Q saturates (the "density chasm").
-
-    Inputs are standardised internally (see ``standardize``), by a bijection
-    fitted on the pooled samples; the log-ratio is unchanged by such a map, as
-    the Jacobians of numerator and denominator cancel. A column constant in both
-    samples is handled (it carries no information on the ratio); one constant in one
-    sample only (or in ``X`` for ``fit(X)``) warns, as the log-ratio is then
-    infinite; samples that are all one point raise a ``ValueError``.
+    A bridge of distributions carries P (the first sample) to Q, by default the
+    optimal-transport flow of :class:`FlowTransport` [1]_. A network ``r(x, s)``
+    models ``d/ds log p_s(x)`` along it, trained by logistic losses between
+    neighbouring snapshots, and the log-ratio is its integral (see Notes). Each
+    interval is an easy problem where one classifier between distant P and Q
+    saturates (the "density chasm" [2]_). Inputs are standardised internally by
+    a bijection (see ``standardize``), which leaves the log-ratio unchanged. A
+    column constant in one sample only warns (the log-ratio is then infinite).
 
     Parameters
     ----------
     flow : FlowTransport or None, default=None
-        The bridge for ``bridge="flow"``. Unfitted: cloned and fitted on the same
-        two samples (after ``standardize``). Already fitted: used as it is,
-        without refitting (it must have been fitted on the same samples, or at
-        least the same two distributions; not with ``standardize="quantile"``,
-        whose warp the flow would not know). None: a ``FlowTransport`` with a
-        budget of its own, about 70 passes of flow matching over the P rows (at
-        least 2000 and at most 20000 steps) at ``init_lr=2e-3`` and no early
-        stopping. A bridge need not be an accurate map, only a path of easy steps,
-        and the log-ratio is learned on the rows the flow was fitted to: a flow
-        fitted closer to them than that makes the in-sample estimate optimistic,
-        while a fixed number of steps leaves it under-fitted as the data grow.
+        The bridge for ``bridge="flow"``: cloned and fitted if unfitted, used as
+        it is if fitted (on the same samples; not with ``standardize="quantile"``).
+        None: a ``FlowTransport`` whose budget grows with the P rows; a bridge need
+        only be a path of easy steps, and a closer fit makes ``kl_train_`` optimistic.
     standardize : {"affine", "quantile"}, default="affine"
-        The bijection applied to both samples before anything is learned.
-        ``"affine"``: a centre per column and one scale, from the moments of the
-        pooled samples (a similarity, so the bridge flow stays the optimal map of
-        the data). ``"quantile"``: each column through the quantiles of the
-        pooled samples to normal scores (as ``QuantileTransformer(
-        output_distribution="normal")``, extended to a bijection of the real
-        line by logarithmic tails), then the affine map. Choose ``"quantile"``
-        under heavy tails, where moments are ruled by a few extreme rows (or do
-        not exist) and squeeze every other row together; it is the default of
-        :func:`mutual_information`, which it suits best since the joint and the
-        product sample share their marginals. It makes the bridge flow the optimal
-        map of the warped data, not of the data.
+        Bijection applied to both samples first. ``"affine"``: column centres and
+        one scale; ``"quantile"``: each column warped to normal scores by the pooled
+        quantiles before that. Choose ``"quantile"`` under heavy tails, where a few
+        rows rule the moments (the default of :func:`mutual_information`).
     bridge : {"flow", "linear"}, default="flow"
-        ``"flow"``: snapshots of one sample moved along the flow, closed by
-        the other sample (see ``moved_sample``). ``"linear"``: the interpolant
-        ``sqrt(1 - a^2) x_p + a x_q`` of TRE and DRE-infinity, each P row
-        paired with a random Q row. With ``"linear"`` and ``n_intervals=1`` the
-        estimator is a single classifier between P and Q (the baseline).
+        ``"flow"``: one sample moved along the flow (see ``moved_sample``).
+        ``"linear"``: ``sqrt(1 - s^2) x_p + s x_q`` as in TRE [2]_ and
+        DRE-infinity [3]_, cheaper but harder when P and Q are far apart; with
+        ``n_intervals=1`` it is a single classifier (the baseline).
     n_intervals : int, default=8
-        Intervals along the bridge (the flow bridge adds a closing step, see
-        ``moved_sample``).
+        Intervals along the bridge (the flow bridge adds a closing step). More
+        make each interval easier, at a proportional cost.
     moved_sample : {"q", "p"}, default="q"
-        What the flow bridge is made of. ``"q"``: the Q sample pulled back to
-        time 0 by the inverse flow, then carried forward to each snapshot time;
-        the bridge starts at ``T^-1#Q``, and its gap to the real P sample (the
-        flow's error) is learned by a time-free classifier at the P end. ``"p"``:
-        the P sample pushed forward (the paper's bridge), closed at the Q end.
-        The log-ratio is mostly wanted at P-like points (``KL(P || Q)``, mutual
-        information, ``score_samples``): there the P-end classifier works inside
-        its training data, while a Q-end one extrapolates the flow's error from
-        near Q, which we measured to be the main bias of the paper's bridge
-        (Gaussian MI, d = 20, 4000 rows: 4.94 nats with ``"q"``, 5.72 with
-        ``"p"``, truth 5). ``"q"`` also builds the bridge from the larger of the
-        two samples when Q is (shuffles, or draws of ``N(0, I)``).
+        The sample moved along the flow bridge: ``"q"``, pulled back by the
+        inverse flow and closed at the P end; ``"p"``, pushed forward (the
+        paper's bridge) and closed at the Q end. The log-ratio is mostly read at
+        P-like points, where a Q-end closing classifier extrapolates (see the README).
     hidden_layer_sizes : sequence of int or "auto", default="auto"
         Hidden widths of ``r(x, s)``. ``"auto"``: (64, 64) up to 4 features,
-        (128, 128) above; in a few dimensions the smaller network fits as well
-        at a third of the cost. When ``best_step_`` is the last step (the
-        validation loss still falling), raise ``steps`` or the width.
+        (128, 128) above. Raise ``steps`` or the width when ``best_step_`` is
+        the last step.
     activation : {"silu", "softplus", "tanh", "elu"}, default="silu"
+        Activation of the networks.
     time_frequencies : int, default=8
-        Time enters every layer of ``r(x, s)`` through the features ``s``,
-        ``sin(k pi s)`` and ``cos(k pi s)`` for ``k = 1 .. time_frequencies``.
-        Along the OT bridge ``d/ds log p_s`` changes fast in ``s`` (where the flow
-        widens a narrow direction it decays like ``1 / sigma_s^3``); with time as
-        a plain scalar input (``0``) the network smooths that out, which biased
-        a 2.5-nat mutual information by +0.3 nats in our measurements.
+        Time enters ``r(x, s)`` through ``s``, ``sin(k pi s)`` and ``cos(k pi s)``,
+        ``k = 1 .. time_frequencies``. ``d/ds log p_s`` changes fast along the OT
+        bridge, which a plain scalar input (``0``) smooths into a bias.
     quadratic_head : bool, default=False
-        Add to ``r(x, s)`` a quadratic form in ``x`` whose coefficients depend
-        on ``s`` (``2 d`` learned directions). Between Gaussians
-        ``d/ds log p_s`` is exactly such a form; the MLP alone fits it well
-        inside the snapshots but flattens it in their tails, and the log-ratio
-        at P-like points needs the Q-side intervals far out in their tails.
-        Measured on a 2-D Gaussian with ``fit(X)`` (2700 fitting rows, a
-        (64, 64) network, 2500 steps at ``lr=3e-3``, seeds 0 / 1): mean error
-        of ``score_samples`` 0.134 / 0.107 nats with the head, 0.149 / 0.151 without.
-        In high dimension it can over-fit: Gaussian mutual information at
-        d = 80 (truth 20 nats, defaults otherwise) 22.4 with the head, 19.7
-        without. Worth trying in low dimension and for log-densities.
+        Add to ``r(x, s)`` a quadratic form in ``x`` with time-varying coefficients
+        (exact between Gaussians, and flattened by the MLP in the tails). Worth
+        trying for log-densities in low dimension; in high dimension it can over-fit.
     quadrature : {"gauss-legendre", "simpson38"}, default="gauss-legendre"
-        Rule for the time integral on each interval, in training and prediction.
+        Rule for the time integral on each interval.
     quadrature_nodes : int, default=3
-        Nodes per panel of the Gauss-Legendre rule (the 3/8 rule has 4).
+        Nodes per panel of the Gauss-Legendre rule (the 3/8 rule has 4): more
+        follow faster changes in ``s``, at a proportional cost.
     quadrature_panels : int, default=1
-        Panels per interval.
+        Panels per interval, with the same trade-off.
     steps : int or "auto", default="auto"
-        Adam steps of the time-score network (fewer when training stops early,
-        see ``validation_fraction``; with the ``"plateau"`` schedule, a cap).
-        ``"auto"``: a cap of 10,000 up to 4 features (1000 without held-out
-        rows), 2000 above.
+        Most Adam steps of the time score. ``"auto"``: 10,000 up to 4 features
+        (1000 without held-out rows), 2000 above.
     batch_size : int, default=256
         Rows drawn from every snapshot per step.
     lr : float or "auto", default="auto"
-        Initial learning rate. ``"auto"``: 3e-3 up to 4 features, 1e-3 above
-        (where the wider network over-fits sooner).
+        Initial learning rate. ``"auto"``: 3e-3 up to 4 features, 1e-3 above,
+        where the wider network over-fits sooner. Lower it if the fit diverges.
     lr_schedule : {"auto", "cosine", "plateau"}, default="auto"
-        ``"cosine"``: the learning rate decays to 2% over ``steps``.
-        ``"plateau"``: it is held while the validation loss still gains (falls
-        below its last gain by a tenth of a standard error; checked every 50
-        steps), and once 8 checks in a row bring no gain it decays
-        over a quarter of the steps run so far, and training ends; the run lasts
-        as long as the network learns, which in low dimension ranges from a few
-        hundred steps (a smooth ratio) to thousands (several modes, a twisted or
-        a heavy-tailed dependence). Needs held-out rows to end before
-        ``steps``. ``"auto"``: ``"plateau"`` up to 4 features with held-out
-        rows, ``"cosine"`` otherwise: above 4 features the network over-fits
-        within a few thousand steps and the fixed decay serves better.
+        ``"cosine"`` decays the rate over ``steps``; ``"plateau"`` holds it while the
+        held-out loss improves, then decays it and stops. ``"auto"``: ``"plateau"`` up
+        to 4 features with held-out rows, else ``"cosine"`` (wider nets over-fit early).
     weight_decay : float, default=0.0
-        Decoupled weight decay (AdamW).
+        Decoupled weight decay (AdamW); raise it against over-fitting.
     validation_fraction : float, default=0.1
-        Share of the rows of each sample held out (drawn at random) for early
-        stopping: they take no part in fitting the flow or the time score. The
-        loss on their snapshots is checked 40 times over ``steps``; training stops
-        after ``n_iter_no_change`` checks in a row worse than the best by more
-        than half its standard error (counted only once the loss has fallen a
-        standard error below its start: a weak dependence can take hundreds of
-        steps to be picked up), and keeps the parameters of the last check
-        that was not. Without it the network goes on to learn the training rows,
-        and in high dimension the in-sample log-ratio grows far past the truth
-        (Gaussian MI, d = 80, 4000 rows: 65.9 nats for 20). ``0`` trains for all
-        ``steps`` on all rows (so does a sample too small to hold out 2 rows). A
-        flow passed already fitted has seen all rows.
+        Share of each sample held out to stop training once the held-out loss is
+        clearly past its best (``0``: no hold-out). Without it the network learns the
+        training rows, and in high dimension the in-sample log-ratio overshoots.
     n_iter_no_change : int, default=8
-        Validation checks in a row worse than the best before training stops.
+        Validation checks in a row worse than the best before training stops;
+        raise it if training stops while the loss still falls.
     dtype : {"float32", "float64"}, default="float32"
+        Floating-point precision of the networks and of the computation.
     device : str or torch.device, default="auto"
         ``"auto"`` uses CUDA when available, else the CPU.
     random_state : int, RandomState instance or None, default=None
@@ -218,33 +160,67 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
     flow_ : FlowTransport or None
         The fitted flow of the bridge (None for the linear bridge).
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when ``X`` was a DataFrame with string column names.
     classes_ : ndarray of shape (2,) or None
         The two labels of the ``fit(X, y)`` form (``classes_[0]`` marks P).
     q_is_standard_normal_ : bool
         True after ``fit(X)``: Q is ``N(0, I)`` and ``score_samples`` is available.
     kl_train_ : float
-        Mean log-ratio over all the P rows given to ``fit`` (those held out for
-        validation included), an estimate of ``KL(P || Q)``. After early stopping
-        its optimism is small next to its sampling error (Gaussian MI, 4000 rows:
-        0.04 nats above the mean over 4000 fresh rows at d = 40, 0.36 at d = 80,
-        where the truth is 10 and 20), and it averages ten times more rows than
-        the held-out mean.
+        Mean log-ratio over all P rows given to ``fit``, an estimate of ``KL(P || Q)``
+        (after early stopping its optimism is small next to its sampling error).
     kl_validation_ : float or None
         Mean log-ratio over the held-out P rows alone (None without validation).
     history_ : list of dict
-        Loss records of the time-score training (phase ``"density_ratio"``), and
-        of the validation checks (phase ``"density_ratio_validation"``).
+        Loss records of the time-score training (``phase`` ``"density_ratio"``)
+        and of the validation checks (``"density_ratio_validation"``), each with
+        ``step``, ``loss`` and ``time``: the wall-clock seconds since ``fit``
+        began (non-decreasing; the first record's includes fitting the bridge
+        flow, whose own records are in ``flow_.history_``).
     n_iter_ : int
         Adam steps run (fewer than ``steps`` when training stopped early).
     best_step_ : int
-        The step whose parameters were kept: the last validation check within
-        half a standard error of the lowest validation loss (``n_iter_`` without
-        validation).
+        The step whose parameters were kept (``n_iter_`` without validation).
     validation_loss_ : float or None
         The summed interval loss on the held-out snapshots at ``best_step_``.
     device_ : torch.device
+        Device the networks live on.
+
+    See Also
+    --------
+    FlowTransport : The optimal-transport flow used as the bridge.
+    mutual_information : Mutual information as ``KL(joint || product of marginals)``.
+
+    Notes
+    -----
+    Along the bridge, laws :math:`p_s` with :math:`p_0 = p`, :math:`p_1 = q` are
+    seen through snapshots :math:`S_0, \dots, S_M` at :math:`s_j = j / M`. With
+    :math:`r(x, s) \approx \partial_s \log p_s(x)`, the interval logits
+
+    .. math::
+
+        R_j(x) = -\int_{s_{j-1}}^{s_j} r(x, s)\, ds
+
+    (by quadrature) are trained as logistic classifiers of :math:`S_{j-1}` (label 1)
+    against :math:`S_j` [2]_, [3]_, so that :math:`R_j \to \log p_{s_{j-1}} - \log p_{s_j}`:
+
+    .. math::
+
+        \log p(x) - \log q(x) = \sum_{j=1}^{M} R_j(x) = -\int_0^1 r(x, s)\, ds.
+
+    On the flow bridge [1]_ the moved sample ends off the other sample's law by
+    the flow's error; a time-free classifier learns that gap, and its logit
+    joins the sum.
+
+    References
+    ----------
+    .. [1] C. Xu, X. Cheng and Y. Xie, "Computing high-dimensional optimal
+       transport by flow neural networks", AISTATS 2025.
+    .. [2] B. Rhodes, K. Xu and M. U. Gutmann, "Telescoping density-ratio
+       estimation", NeurIPS 2020.
+    .. [3] K. Choi, C. Meng, Y. Song and S. Ermon, "Density ratio estimation
+       via infinitesimal classification", AISTATS 2022.
 
     Examples
     --------
@@ -382,12 +358,9 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features)
             The P sample (numerator); or, with 1-D labels ``y``, both samples stacked.
         y : None, array-like of shape (n_q, n_features) or (n_samples,)
-            ``None``: Q is the standard normal ``N(0, I)``, drawn at ten times
-            the rows of P for the bridge (at least 2048 rows); 2-D: the Q sample
-            (denominator); 1-D with two distinct values: labels, rows with
-            ``classes_[0]`` form P and the others Q. Labels are passed 1-D: a
-            column of two values for a one-feature ``X`` is refused, as it could
-            be either.
+            ``None``: Q is ``N(0, I)``, sampled for the bridge; 2-D: the Q sample
+            (denominator); 1-D with two values: labels, ``classes_[0]`` marking P.
+            A column of two values for a one-feature ``X`` is refused as ambiguous.
 
         Returns
         -------
@@ -397,28 +370,19 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=False)
     def _fit_product(self, joint, product, split: int) -> TelescopicDensityRatio:
-        """``fit(joint, product)`` where Q is the product of the marginals of ``joint``'s
-        first ``split`` columns and its other columns (``product``: a fixed sample of it).
-
-        With the linear bridge, training draws Q afresh from the fitting rows of
-        ``joint`` at every step; ``product`` serves the standardisation, the
-        held-out loss and the training score. ``mutual_information`` fits this way.
+        """``fit(joint, product)``, Q the product of the marginals of ``joint[:, :split]``
+        and ``joint[:, split:]``: with the linear bridge, drawn afresh at every step
+        (``product``, a fixed sample, then serves the standardisation and validation).
         """
         return self._fit(joint, product, split)
 
     def _fit(self, X, y, product_split: int | None = None) -> TelescopicDensityRatio:
-        quadrature = Quadrature(self.quadrature, self.quadrature_nodes, self.quadrature_panels)
+        history = History()
         with self._fitting() as (seed, generator):
             samples = check_samples(self, X, y, reset=True)
             d = samples.p.shape[1]
-            hidden = (time_score_width(d) if _is_auto(self.hidden_layer_sizes) else
-                      _check_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes"))
             (p_fit, p_held), (q_fit, q_held) = self._split(samples, seed)
-            validated = p_held is not None
-            steps = time_score_steps(d, validated) if _is_auto(self.steps) else self.steps
-            lr = time_score_lr(d) if _is_auto(self.lr) else self.lr
-            schedule = (time_score_schedule(d, validated) if _is_auto(self.lr_schedule)
-                        else self.lr_schedule)
+            config = self._time_score_config(d, validated=p_held is not None)
             p = self._tensor(p_fit)
             if samples.q is None:
                 n_snapshots = self.n_intervals + 2
@@ -450,24 +414,18 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
             if self.bridge == "linear" and product_split is not None:
                 # A per-column warp maps the product of the marginals to the product of
                 # the warped marginals: pairing rows of the warped P is the same thing.
-                # (Q = N(0, I) drawn afresh for fit(X) was measured and left out: closer
-                # at d = 8, further at d = 32.)
+                # (Q = N(0, I) drawn afresh for fit(X) was tried and left out: it helped
+                # in low dimension and hurt in higher.)
                 fresh = FreshLinearBridge(p, ProductOfMarginals(p, product_split).draw,
                                           self.n_intervals, affine.to_flow)
             validation = None
             if p_held_t is not None:
                 validation = [affine.to_flow(s)
                               for s in self._snapshots(flow, p_held_t, q_held_t, generator)]
-            history: list[dict] = []
             model, training = train_time_score(
-                snapshots, quadrature, closing_at=self._closing_at(), hidden=hidden,
-                activation=self.activation, time_frequencies=self.time_frequencies,
-                quadratic=self.quadratic_head,
-                steps=steps, batch_size=self.batch_size,
-                lr=lr, weight_decay=self.weight_decay, generator=generator,
-                progress=Progress(self.verbose), history=history,
-                validation=validation, n_iter_no_change=self.n_iter_no_change,
-                schedule=schedule, fresh_batches=fresh,
+                snapshots, config, closing_at=self._closing_at(), generator=generator,
+                progress=Progress(self.verbose), history=history, validation=validation,
+                fresh_batches=fresh,
             )
             ratio = TelescopicRatio(model, affine, warp)
             # p and q are warped already.
@@ -488,7 +446,7 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
             kl_train = float(lr_p.mean())
         self.ratio_ = ratio
         self.flow_ = flow
-        self.history_ = history
+        self.history_ = list(history)
         self.n_iter_ = training.steps_run
         self.best_step_ = training.kept_step
         self.validation_loss_ = training.kept_validation_loss
@@ -497,6 +455,19 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         self.q_is_standard_normal_ = samples.q is None
         self.classes_ = samples.classes
         return self
+
+    def _time_score_config(self, n_features: int, validated: bool) -> TimeScoreConfig:
+        """The core's settings: the parameters of the same names, each "auto" resolved
+        by the rules of ``_core.budget`` for the problem's size (and nowhere else)."""
+        d = n_features
+        resolved = {"hidden_layer_sizes": time_score_width(d), "lr": time_score_lr(d),
+                    "steps": time_score_steps(d, validated),
+                    "lr_schedule": time_score_schedule(d, validated)}
+        config = {field.name: getattr(self, field.name) for field in fields(TimeScoreConfig)}
+        config.update({k: v for k, v in resolved.items() if _is_auto(config[k])})
+        config["hidden_layer_sizes"] = _check_layer_sizes(config["hidden_layer_sizes"],
+                                                          "hidden_layer_sizes")
+        return TimeScoreConfig(**config)
 
     def _closing_at(self) -> str | None:
         if self.bridge != "flow":
@@ -544,6 +515,8 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         X = check_features(self, X)
         return self._map_rows(self.ratio_.log_ratio, X)
 
+    @validate_params({"max_ratio": [Interval(Real, 1, np.inf, closed="right")]},
+                     prefer_skip_nested_validation=True)
     def ratio(self, X, max_ratio: float = 1e12) -> np.ndarray:
         """Density ratio ``p(x) / q(x)``, clipped to ``[1 / max_ratio, max_ratio]``.
 
@@ -559,8 +532,6 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        if not max_ratio > 1:
-            raise ValueError(f"max_ratio must be greater than 1, got {max_ratio!r}")
         bound = np.log(max_ratio)
         return np.exp(np.clip(self.log_ratio(X), -bound, bound))
 
@@ -585,12 +556,10 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
     def score(self, X, y=None) -> float:
         """Balanced negative log-loss of the P-vs-Q classifier induced by the log-ratio.
 
-        With equal priors, ``P(x is from P) = sigmoid(log_ratio(x))``; the score is
         ``-(mean_P softplus(-log_ratio) + mean_Q softplus(log_ratio)) / 2``, a proper
-        scoring rule: its expectation is highest for the true ratio, so
-        ``GridSearchCV`` picks the best estimator of it. ``log(1/2)`` is chance.
-        After ``fit(X)`` (Q = N(0, I)) and with ``y=None`` the score is the mean
-        log-likelihood ``mean score_samples(X)`` instead.
+        scoring rule (highest in expectation for the true ratio; ``log(1/2)`` is
+        chance), so ``GridSearchCV`` can select on it. After ``fit(X)`` and with
+        ``y=None``, the mean log-likelihood ``mean score_samples(X)`` instead.
 
         Parameters
         ----------
@@ -636,7 +605,8 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        # As for FlowTransport: y is optional, and as labels it takes two values.
+        # As for FlowTransport: y is optional, as labels it takes two values, and
+        # estimator_type stays None (see FlowTransport.__sklearn_tags__).
         tags.target_tags.required = False
         tags.classifier_tags = ClassifierTags(multi_class=False)
         return tags

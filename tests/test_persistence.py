@@ -120,7 +120,8 @@ def test_model_fitted_on_cuda_loads_on_cpu(make, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.warns(RuntimeWarning, match="fitted on cuda:0 but CUDA is not available") as rec:
         loaded = pickle.loads(blob)
-    assert len(rec) == n_gpu_models
+    # Only these: torch 2.4 adds a FutureWarning of its own when it unpickles tensors.
+    assert len([w for w in rec if w.category is RuntimeWarning]) == n_gpu_models
     assert loaded.device_ == torch.device("cpu")
     if isinstance(loaded, TelescopicDensityRatio):
         assert loaded.flow_.device_ == torch.device("cpu")
@@ -151,7 +152,9 @@ def test_refit_keeps_nothing_of_the_previous_fit():
         got = outputs(model, B_p, B_q)
         for name, values in outputs(fresh, B_p, B_q).items():
             np.testing.assert_array_equal(got[name], values, err_msg=name)
-        assert model.history_ == fresh.history_
+        # The same records, but for their wall times.
+        untimed = [[dict(r, time=0) for r in m.history_] for m in (model, fresh)]
+        assert untimed[0] == untimed[1]
         # And from the stacked form (classes_) back to the pair form.
         labels = np.r_[np.zeros(60), np.ones(60)]
         model.fit(np.vstack([B_p, B_q]), labels)

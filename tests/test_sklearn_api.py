@@ -12,7 +12,6 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import (
     check_classifier_not_supporting_multiclass,
     check_classifiers_one_label,
@@ -33,6 +32,7 @@ from sklearn.utils.estimator_checks import (
 from sklearn.utils.validation import check_is_fitted
 
 from flowdre_sklearn import FlowTransport, TelescopicDensityRatio
+from flowdre_sklearn._compat import InvalidParameterError
 
 
 def tiny_flow(**params):

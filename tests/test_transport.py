@@ -40,7 +40,7 @@ def gaussian_fit(request):
 def test_gaussian_map_matches_closed_form(gaussian_fit):
     d, model, problem, X_test = gaussian_fit
     uvp = problem.l2_uvp(model.transform(X_test), X_test)
-    # Issue thresholds: below 2% at d = 2 and 5% at d = 10. Measured here: about
+    # Required accuracy: below 2% at d = 2 and 5% at d = 10. Measured here: about
     # 0.3% and 1%; a map that only matched the marginals (e.g. independent
     # pairing, 22% on a 2-D problem) or a mis-scaled flow fails by far.
     assert uvp < {2: 2.0, 10: 5.0}[d], uvp
@@ -49,7 +49,7 @@ def test_gaussian_map_matches_closed_form(gaussian_fit):
 def test_transport_cost_is_w2(gaussian_fit):
     d, model, problem, X_test = gaussian_fit
     ratio = model.transport_cost(X_test) / problem.w2_squared()
-    # The optimal map's cost is W2^2; 5% (the issue's tolerance) is about 3x the
+    # The optimal map's cost is W2^2; 5% (the required tolerance) is about 3x the
     # sampling error of the training means at this shift and size.
     assert abs(ratio - 1) < 0.05, ratio
 
@@ -144,7 +144,7 @@ def test_refinement_lowers_cost_and_keeps_marginals():
     # Measured: cost/W2^2 1.22 -> 1.03 and L2-UVP 20% -> 5.6%. The start must be
     # measurably suboptimal (else the test shows nothing), refinement must cut the
     # excess cost by a third and move the map towards the optimal one, and the
-    # pushed sample must stay hard to tell from Q (0.6: the issue's threshold;
+    # pushed sample must stay hard to tell from Q (0.6: the required bound;
     # measured 0.505). A refinement that only shrank the map would lower the cost
     # but fail the accuracy bound.
     assert cost_start > 1.1
@@ -162,7 +162,7 @@ def test_score_samples_is_the_log_density():
     X_test = rng.multivariate_normal(mean, cov, size=2000)
     model = FlowTransport(**FAST).fit(X)
     error = np.abs(model.score_samples(X_test) - multivariate_normal(mean, cov).logpdf(X_test))
-    # Issue threshold 0.1 nats; measured 0.04. A missing divergence term (log-det)
+    # Required accuracy 0.1 nats; measured 0.04. A missing divergence term (log-det)
     # is off by about 1 nat here, a missing standardisation Jacobian by |d log s|.
     assert error.mean() < 0.1, error.mean()
     draws = model.sample(4000, random_state=0)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import torch
+from scipy.special import ndtri
 
 from flowdre_sklearn._core.warp import NormalScoreWarp
 
@@ -36,3 +37,17 @@ def test_a_constant_column_maps_to_one_value():
     z = NormalScoreWarp.fit(x)(torch.tensor([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]],
                                               dtype=torch.float64))
     assert np.allclose(z[:, 0].numpy(), z[0, 0].item())
+
+
+def test_knots_map_to_the_normal_scores_of_their_levels():
+    # With n rows and n <= QUANTILE_KNOTS knots, the knot of level (i + 0.5) / n is the
+    # sample's quantile there and must map to the normal quantile of that level, and a
+    # point halfway between two knots halfway between their scores (linear inside).
+    x = torch.distributions.Exponential(1.0).sample((200, 1)).double()
+    warp = NormalScoreWarp.fit(x)
+    levels = (np.arange(200) + 0.5) / 200
+    knots = np.quantile(x.numpy(), levels, axis=0)
+    z = warp(torch.from_numpy(knots)).numpy()[:, 0]
+    np.testing.assert_allclose(z, ndtri(levels), rtol=0, atol=1e-9)
+    middle = torch.from_numpy((knots[:-1] + knots[1:]) / 2)
+    np.testing.assert_allclose(warp(middle).numpy()[:, 0], (z[:-1] + z[1:]) / 2, atol=1e-9)

@@ -19,23 +19,23 @@ BRIDGES = ("flow", "linear")
 
 
 def flow_snapshots(flow: Flow, x_p: torch.Tensor, x_q: torch.Tensor, n_intervals: int,
-                   moved: str = "p") -> list[torch.Tensor]:
+                   moved_sample: str) -> list[torch.Tensor]:
     """One sample moved along the flow to ``n_intervals + 1`` equally spaced times.
 
-    ``moved="p"``: ``X_p`` pushed forward, then the real ``X_q`` (the paper's
-    bridge; it closes at the Q end). ``moved="q"``: first the real ``X_p``, then
+    ``moved_sample="p"``: ``X_p`` pushed forward, then the real ``X_q`` (the paper's
+    bridge; it closes at the Q end). ``"q"``: first the real ``X_p``, then
     ``X_q`` pulled back to time 0 and carried forward again (it closes at the P
     end; the last snapshot is ``X_q`` itself). The gap between the moved sample's
     end and the other real sample is learned by the closing classifier of
     ``TimeScoreModel``.
     """
     times = torch.linspace(0.0, 1.0, n_intervals + 1, device=x_p.device, dtype=x_p.dtype)
-    start = x_p if moved == "p" else x_q
+    start = x_p if moved_sample == "p" else x_q
     chunks = start.split(65536)
-    if moved == "q":
+    if moved_sample == "q":
         chunks = [flow.inverse_transform(chunk) for chunk in chunks]
     states = list(torch.cat([flow.trajectory(c, times) for c in chunks], dim=1).unbind(0))
-    if moved == "p":
+    if moved_sample == "p":
         return [*states, x_q]
     # Not the solver's round trip T(T^-1(X_q)), which is off by its inversion error.
     return [x_p, *states[:-1], x_q]

@@ -17,7 +17,7 @@ from .networks import VelocityField
 from .ode import Solver, TimeGrid, integrate, integrate_with_divergence, push, resolved_grid
 from .refine import refine
 from .samples import TwoSamples
-from .training import Progress
+from .training import History, Progress
 
 
 @dataclass
@@ -57,37 +57,41 @@ class Affine:
 
 @dataclass(frozen=True)
 class FlowConfig:
-    """Hyperparameters of the flow and of its training (see ``FlowTransport``)."""
+    """Hyperparameters of the flow and of its training, named as ``FlowTransport``'s.
 
-    hidden: tuple[int, ...] = (128, 128, 128)
-    activation: str = "silu"
-    n_blocks: int = 4
-    n_steps: int | None = None
-    method: str = "rk4"
-    adjoint: bool = False
-    tol: float = 1e-5
-    init_steps: int | None = None
-    init_pairing: str = "ot"
-    init_lr: float = 5e-3
-    validation_fraction: float = 0.1
-    n_iter_no_change: int = 5
-    refine_steps: int = 0
-    batch_size: int = 128
-    lr: float = 5e-5
-    gamma: float = 0.05
-    directions: str = "both"
-    classifier_hidden: tuple[int, ...] = (64, 64)
-    classifier_lr: float = 1e-3
-    classifier_warmup_steps: int = 300
-    classifier_steps: int = 2
+    No defaults here: ``FlowTransport.__init__`` is where they are stated.
+    ``n_steps`` and ``init_steps`` are None for ``"auto"``.
+    """
+
+    hidden_layer_sizes: tuple[int, ...]
+    activation: str
+    n_blocks: int
+    n_steps: int | None
+    solver: str
+    adjoint: bool
+    tol: float
+    init_steps: int | None
+    init_pairing: str
+    init_lr: float
+    validation_fraction: float
+    n_iter_no_change: int
+    refine_steps: int
+    refine_lr: float
+    batch_size: int
+    gamma: float
+    directions: str
+    classifier_hidden_layer_sizes: tuple[int, ...]
+    classifier_lr: float
+    classifier_warmup_steps: int
+    classifier_steps: int
 
     @property
     def grid(self) -> TimeGrid:
         return TimeGrid(self.n_blocks, self.n_steps)
 
     @property
-    def solver(self) -> Solver:
-        return Solver(self.method, self.adjoint, self.tol, self.tol)
+    def ode_solver(self) -> Solver:
+        return Solver(self.solver, self.adjoint, self.tol, self.tol)
 
 
 #: Largest round-trip error ``||T^-1(T(x)) - x||`` of a sound flow, in standardised
@@ -110,7 +114,7 @@ class Flow:
         self.affine = affine
         self.config = config
         self.grid = config.grid
-        self.solver = config.solver
+        self.solver = config.ode_solver
 
     def to(self, device: torch.device) -> Flow:
         """Move the flow to ``device`` (in place) and return it."""
@@ -205,10 +209,10 @@ def train_flow(
                           1.0 / affine.scale)
     else:
         data = TwoSamples(affine.to_flow(x_p), affine.to_flow(x_q))
-    field = VelocityField(data.dim, config.hidden, config.activation).to(
+    field = VelocityField(data.dim, config.hidden_layer_sizes, config.activation).to(
         device=x_p.device, dtype=x_p.dtype
     )
-    history: list[dict] = []
+    history = History()
     if config.init_steps is None:
         config = replace(config, init_steps=flow_matching_steps(data.dim))
     training, validation = held_out(data, config, generator)
@@ -220,12 +224,12 @@ def train_flow(
     config = replace(config, init_steps=steps_run)
     if config.n_steps is None:
         grid = resolved_grid(field, data.draw_p(GRID_CHECK_ROWS, generator), config.n_blocks,
-                             config.solver, GRID_TOLERANCE, ROUND_TRIP_TOLERANCE / 2)
+                             config.ode_solver, GRID_TOLERANCE, ROUND_TRIP_TOLERANCE / 2)
         config = replace(config, n_steps=grid.n_steps)
     refine(
-        field, data, config.grid, config.solver, steps=config.refine_steps,
-        batch_size=config.batch_size, lr=config.lr, gamma=config.gamma,
-        directions=config.directions, classifier_hidden=config.classifier_hidden,
+        field, data, config.grid, config.ode_solver, steps=config.refine_steps,
+        batch_size=config.batch_size, lr=config.refine_lr, gamma=config.gamma,
+        directions=config.directions, classifier_hidden=config.classifier_hidden_layer_sizes,
         classifier_activation=config.activation, classifier_lr=config.classifier_lr,
         classifier_warmup_steps=config.classifier_warmup_steps,
         classifier_steps=config.classifier_steps, generator=generator, progress=progress,

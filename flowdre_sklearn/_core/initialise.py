@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +59,9 @@ def paired_batches(
     while solving it, so assignments for the next ``lookahead`` batches are
     solved in worker threads while the current ones train. Batches are drawn in
     the caller's thread in a fixed order, so results do not depend on timing.
+    The workers are no more than the threads torch may use (``torch.get_num_threads()``,
+    which joblib lowers in each of its ``n_jobs`` worker processes), and at most two;
+    with one thread, the caller's thread solves the assignments itself.
     """
 
     def draw():
@@ -67,7 +71,8 @@ def paired_batches(
         for _ in range(n_steps):
             yield draw()
         return
-    with ThreadPoolExecutor(max_workers=2) as executor:
+    workers = min(2, torch.get_num_threads())
+    with ThreadPoolExecutor(workers) if workers > 1 else nullcontext(_InCallerThread()) as executor:
         pending: deque = deque()
         for step in range(n_steps + lookahead):
             if step < n_steps:
@@ -81,6 +86,19 @@ def paired_batches(
                     break
                 x_p, x_q, future = pending.popleft()
                 yield x_p, x_q[torch.as_tensor(future.result(), device=x_q.device)]
+
+
+class _InCallerThread:
+    """An executor that runs each task as it is submitted, in the caller's thread.
+
+    It keeps the lookahead, so the batches are drawn in the same order as with
+    worker threads, and a seed gives the same pairs whatever the thread count.
+    """
+
+    def submit(self, fn, *args) -> Future:
+        future: Future = Future()
+        future.set_result(fn(*args))
+        return future
 
 
 @dataclass
@@ -126,7 +144,7 @@ def flow_matching_loss(field: torch.nn.Module, x_p: torch.Tensor, x_q: torch.Ten
 
 #: Validation checks over the whole budget of ``steps``, at least ``MIN_CHECK_STEPS``
 #: apart: on a short budget the loss still falls fast, and checks a few steps apart
-#: see only the noise of the last steps (a 300-step fit stopped at 150).
+#: see only the noise of the last steps and stop short budgets halfway.
 VALIDATION_CHECKS, MIN_CHECK_STEPS = 50, 40
 #: Factor of the learning rate at each plateau of the validation loss, and the
 #: number of such decays after which the next plateau ends training.
@@ -144,8 +162,8 @@ def flow_matching(
     generator: torch.Generator,
     progress: Progress,
     history: list[dict],
-    validation: ValidationPairs | None = None,
-    n_iter_no_change: int = 5,
+    validation: ValidationPairs | None,
+    n_iter_no_change: int,
 ) -> int:
     """Train ``field`` in place by (minibatch-OT) flow matching; return the steps run.
 

@@ -14,12 +14,38 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .training import initial_generator
+
 ACTIVATIONS = {
     "silu": nn.SiLU,
     "softplus": lambda: nn.Softplus(beta=20.0),
     "tanh": nn.Tanh,
     "elu": nn.ELU,
 }
+
+
+def linear(in_features: int, out_features: int, bias: bool = True,
+           generator: torch.Generator | None = None) -> nn.Linear:
+    """``nn.Linear`` with torch's initial law, drawn from ``generator`` (on its device).
+
+    torch draws a new layer's parameters from its global generator, which all
+    threads of the process share: two fits in threads would take each other's
+    draws, and seeding it would change the caller's state. Built on the meta
+    device, the layer draws nothing; its parameters are then drawn as torch
+    would (``U(-1/sqrt(in_features), 1/sqrt(in_features))``, weights and bias
+    alike) from ``generator``; when it is None, from the generator of the fit
+    running in this thread (``training.initial_generator``), or outside a fit
+    from the global one.
+    """
+    if generator is None:
+        generator = initial_generator()
+    layer = nn.Linear(in_features, out_features, bias=bias, device="meta")
+    layer.to_empty(device="cpu" if generator is None else generator.device)
+    bound = in_features**-0.5
+    with torch.no_grad():
+        for param in layer.parameters():
+            param.uniform_(-bound, bound, generator=generator)
+    return layer
 
 
 def _activation(name: str) -> nn.Module:
@@ -40,11 +66,12 @@ class ConcatSquashLinear(nn.Module):
     and the time quadrature both need.
     """
 
-    def __init__(self, in_features: int, out_features: int, time_features: int = 1) -> None:
+    def __init__(self, in_features: int, out_features: int, time_features: int = 1,
+                 generator: torch.Generator | None = None) -> None:
         super().__init__()
-        self.linear = nn.Linear(in_features, out_features)
-        self.gate = nn.Linear(time_features, out_features)
-        self.shift = nn.Linear(time_features, out_features, bias=False)
+        self.linear = linear(in_features, out_features, generator=generator)
+        self.gate = linear(time_features, out_features, generator=generator)
+        self.shift = linear(time_features, out_features, bias=False, generator=generator)
 
     def forward(self, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         gate, shift = torch.sigmoid(self.gate(t)), self.shift(t)
@@ -52,8 +79,8 @@ class ConcatSquashLinear(nn.Module):
             # At prediction, with one time for every row (the ODE solver's calls): the
             # gate scales whole output columns, so it folds into the weights, and the
             # layer is one matmul with bias instead of a matmul and two passes over its
-            # output (1.2-1.4x the transform throughput). Not in training, where the folded
-            # form's extra autograd steps made a 2-D refinement 1.2x slower.
+            # output, which raises the transform throughput. Not in training, where the
+            # folded form's extra autograd steps make refinement slower.
             weight = self.linear.weight * gate.reshape(-1, 1)
             return F.linear(h, weight, self.linear.bias * gate.reshape(-1) + shift.reshape(-1))
         return self.linear(h) * gate + shift
@@ -73,6 +100,10 @@ class TimeConditionedMLP(nn.Module):
     zero_last : bool
         Start the last layer at zero, so that the network is initially the
         zero function (a velocity field that does not move anything).
+    time_frequencies : int
+        Number of Fourier frequencies of the time features.
+    generator : torch.Generator or None
+        Draws the initial parameters (see :func:`linear`).
     """
 
     def __init__(
@@ -83,6 +114,7 @@ class TimeConditionedMLP(nn.Module):
         activation: str = "silu",
         zero_last: bool = False,
         time_frequencies: int = 0,
+        generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         sizes = [in_features, *hidden, out_features]
@@ -91,7 +123,8 @@ class TimeConditionedMLP(nn.Module):
         )
         time_features = 1 + 2 * time_frequencies
         self.layers = nn.ModuleList(
-            ConcatSquashLinear(a, b, time_features) for a, b in zip(sizes[:-1], sizes[1:])
+            ConcatSquashLinear(a, b, time_features, generator)
+            for a, b in zip(sizes[:-1], sizes[1:])
         )
         self.activations = nn.ModuleList(_activation(activation) for _ in hidden)
         if zero_last:
@@ -128,8 +161,9 @@ class TimeConditionedMLP(nn.Module):
 class VelocityField(TimeConditionedMLP):
     """Velocity ``v(x, t)`` of the flow; ``forward(t, x)`` is torchdiffeq's signature."""
 
-    def __init__(self, dim: int, hidden: Sequence[int], activation: str = "silu") -> None:
-        super().__init__(dim, dim, hidden, activation)
+    def __init__(self, dim: int, hidden: Sequence[int], activation: str = "silu",
+                 generator: torch.Generator | None = None) -> None:
+        super().__init__(dim, dim, hidden, activation, generator=generator)
 
 
 class TimeScoreNet(TimeConditionedMLP):
@@ -144,16 +178,17 @@ class TimeScoreNet(TimeConditionedMLP):
     """
 
     def __init__(self, dim: int, hidden: Sequence[int], activation: str = "silu",
-                 time_frequencies: int = 0, quadratic: bool = False) -> None:
+                 time_frequencies: int = 0, quadratic: bool = False,
+                 generator: torch.Generator | None = None) -> None:
         # Starting at r = 0 means every interval logit starts at 0 (chance), the
         # right prior for a classifier and a stable start for the sum over time.
         super().__init__(dim, 1, hidden, activation, zero_last=True,
-                         time_frequencies=time_frequencies)
+                         time_frequencies=time_frequencies, generator=generator)
         self.directions = self.coefficients = None
         if quadratic:
-            self.directions = nn.Linear(dim, 2 * dim, bias=False)
+            self.directions = linear(dim, 2 * dim, bias=False, generator=generator)
             # Per direction: the coefficient of z_k^2, then that of z_k.
-            self.coefficients = nn.Linear(1 + 2 * time_frequencies, 4 * dim)
+            self.coefficients = linear(1 + 2 * time_frequencies, 4 * dim, generator=generator)
             nn.init.zeros_(self.coefficients.weight)
             nn.init.zeros_(self.coefficients.bias)
 
@@ -170,13 +205,14 @@ class TimeScoreNet(TimeConditionedMLP):
 class Classifier(nn.Module):
     """Logistic classifier ``c(x)``; returns logits of shape ``(n,)``."""
 
-    def __init__(self, dim: int, hidden: Sequence[int], activation: str = "silu") -> None:
+    def __init__(self, dim: int, hidden: Sequence[int], activation: str = "silu",
+                 generator: torch.Generator | None = None) -> None:
         super().__init__()
         sizes = [dim, *hidden]
         layers: list[nn.Module] = []
         for a, b in zip(sizes[:-1], sizes[1:]):
-            layers += [nn.Linear(a, b), _activation(activation)]
-        layers.append(nn.Linear(sizes[-1], 1))
+            layers += [linear(a, b, generator=generator), _activation(activation)]
+        layers.append(linear(sizes[-1], 1, generator=generator))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -2,10 +2,11 @@
 
 Given snapshots ``S_0 ~ p_0 = P, S_1, ..., S_M ~ p_M = Q`` at times
 ``s_j = j / M``, a network ``r(x, s)`` models ``d/ds log p_s(x)``. The logit of
-interval ``j`` is its time integral ``R_j(x) = int_{s_{j-1}}^{s_j} r(x, s) ds``
-(by quadrature), trained with the logistic loss between ``S_{j-1}`` (label 0)
-and ``S_j`` (label 1), so that ``R_j -> log p_j - log p_{j-1}``. Telescoping,
-``log q(x) - log p(x) = sum_j R_j(x) = int_0^1 r(x, s) ds``.
+interval ``j`` is minus its time integral ``R_j(x) = -int_{s_{j-1}}^{s_j} r(x, s) ds``
+(by quadrature), trained with the logistic loss between ``S_j`` (label 0) and
+``S_{j-1}`` (label 1), so that ``R_j -> log p_{j-1} - log p_j``: every logit of
+the package reads P-side minus Q-side. Telescoping,
+``log p(x) - log q(x) = sum_j R_j(x) = -int_0^1 r(x, s) ds``.
 
 Each interval is an easy classification problem when neighbouring snapshots
 are close, where a single classifier between P and Q saturates (the "density
@@ -38,9 +39,9 @@ class Quadrature:
     of the reference code (4 nodes per panel, exact for cubics).
     """
 
-    rule: str = "gauss-legendre"
-    n_nodes: int = 3
-    panels: int = 1
+    rule: str
+    n_nodes: int
+    panels: int
 
     def unit(self) -> tuple[np.ndarray, np.ndarray]:
         """Nodes and weights on [0, 1] (weights sum to 1)."""
@@ -70,11 +71,13 @@ class TimeScoreModel(nn.Module):
     sample's law by the flow's error: pushed P ends at ``T#P``, close to but not
     exactly Q; pulled-back Q starts at ``T^-1#Q``, close to but not exactly P.
     That gap is learned by a separate time-free classifier ``c(x)`` (the
-    "closing" step) at the ``closing_at`` end, so that
-    ``log q - log p = int_0^1 r ds + c``. Giving the gap a time interval of its
+    "closing" step) at the ``closing_at`` end. Like ``r``, ``c`` follows the bridge
+    from P to Q (the log-density gained across the gap), and like the interval
+    logits the closing logit is its opposite, ``-c``, so that
+    ``log p - log q = -int_0^1 r ds - c``. Giving the gap a time interval of its
     own instead puts a jump in ``d/ds log p_s`` (large along the flow, about zero
-    across the gap), which a network smooth in ``s`` cannot follow: we measured
-    +0.6 nats of bias on a 2.5-nat mutual information that way.
+    across the gap), which a network smooth in ``s`` cannot follow: it biases the
+    log-ratio (figures in the README).
     """
 
     def __init__(
@@ -85,8 +88,8 @@ class TimeScoreModel(nn.Module):
         n_intervals: int,
         quadrature: Quadrature,
         closing_at: str | None,
-        time_frequencies: int = 0,
-        quadratic: bool = False,
+        time_frequencies: int,
+        quadratic: bool,
     ) -> None:
         super().__init__()
         self.score = TimeScoreNet(dim, hidden, activation, time_frequencies, quadratic)
@@ -112,7 +115,7 @@ class TimeScoreModel(nn.Module):
 
     def _quadrature(self, x: torch.Tensor, nodes: torch.Tensor,
                     weights: torch.Tensor) -> torch.Tensor:
-        """``sum_i weights_i r(x, nodes_i)`` at every row of ``x`` (shape ``(..., d)``).
+        """``-sum_i weights_i r(x, nodes_i)`` at every row of ``x`` (shape ``(..., d)``).
 
         ``nodes`` and ``weights`` broadcast against ``(..., k)``; one network call.
         """
@@ -122,7 +125,11 @@ class TimeScoreModel(nn.Module):
         # The times stay unexpanded, (..., k, 1) against points (..., n, k, d): the
         # time gates of every layer are computed once per node, not once per point.
         r = self.score(nodes.unsqueeze(-1), points)
-        return (r * weights).sum(-1)
+        return -(r * weights).sum(-1)
+
+    def closing_logit(self, x: torch.Tensor) -> torch.Tensor:
+        """``-c(x)``, the closing step's logit, P side minus Q side."""
+        return -self.closing(x)
 
     def loss(self, earlier: torch.Tensor, later: torch.Tensor,
              gap: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
@@ -130,12 +137,12 @@ class TimeScoreModel(nn.Module):
 
         ``earlier[j]`` and ``later[j]`` hold rows of the snapshots at the start
         and at the end of interval ``j``; ``gap`` the rows on either side of the
-        closing step, earlier first.
+        closing step, earlier first. The earlier rows carry label 1.
         """
         logits = self.interval_logits(torch.stack([earlier, later], 1))
-        loss = (F.softplus(logits[:, 0]).mean(-1) + F.softplus(-logits[:, 1]).mean(-1)).sum()
+        loss = (F.softplus(-logits[:, 0]).mean(-1) + F.softplus(logits[:, 1]).mean(-1)).sum()
         if self.closing is not None:
-            loss = loss + logistic_loss(self.closing(gap[0]), self.closing(gap[1]))
+            loss = loss + logistic_loss(self.closing_logit(gap[1]), self.closing_logit(gap[0]))
         return loss
 
     @torch.no_grad()
@@ -157,11 +164,11 @@ class TimeScoreModel(nn.Module):
         return torch.cat(parts, 1) if parts else x.new_zeros(self.n_intervals, 0)
 
     @torch.no_grad()
-    def log_q_minus_log_p(self, x: torch.Tensor, max_points: int = 2**16) -> torch.Tensor:
-        """``int_0^1 r(x, s) ds`` (plus the closing logit), in chunks of rows, shape (n,)."""
+    def log_p_minus_log_q(self, x: torch.Tensor, max_points: int = 2**16) -> torch.Tensor:
+        """``-int_0^1 r(x, s) ds`` (plus the closing logit), in chunks of rows, shape (n,)."""
         total = self.logits_everywhere(x, max_points).sum(0)
         if self.closing is not None:
-            total = total + self.closing(x)
+            total = total + self.closing_logit(x)
         return total
 
     @torch.no_grad()
@@ -176,10 +183,11 @@ class TimeScoreModel(nn.Module):
         per_row = []
         # Interval j lies between bridge[j] and bridge[j + 1].
         for j in range(self.n_intervals):
-            per_row += [F.softplus(self.interval_logit(j, bridge[j])),
-                        F.softplus(-self.interval_logit(j, bridge[j + 1]))]
+            per_row += [F.softplus(-self.interval_logit(j, bridge[j])),
+                        F.softplus(self.interval_logit(j, bridge[j + 1]))]
         if gap is not None:
-            per_row += [F.softplus(self.closing(gap[0])), F.softplus(-self.closing(gap[1]))]
+            per_row += [F.softplus(-self.closing_logit(gap[0])),
+                        F.softplus(self.closing_logit(gap[1]))]
         loss = sum(float(v.mean()) for v in per_row)
         variance = sum(float(v.var()) / v.numel() for v in per_row)
         return loss, variance**0.5
@@ -215,7 +223,7 @@ PLATEAU_MIN_DECAY = 200
 
 class ConstantThenCosine:
     """The learning rate of the ``"plateau"`` schedule: constant until ``start_decay``,
-    then a cosine decay to 2% over a quarter of the steps run until then.
+    then a cosine decay to ``0.02 * lr`` over a quarter of the steps run until then.
 
     The run takes as long as the network goes on learning, and still ends on
     small steps; the decay starts at the latest where it ends at ``steps``.
@@ -251,6 +259,33 @@ class ConstantThenCosine:
                                               self.decay_steps))
 
 
+@dataclass(frozen=True)
+class TimeScoreConfig:
+    """Settings of the time score and its training, named as ``TelescopicDensityRatio``'s.
+
+    No defaults here: ``TelescopicDensityRatio.__init__`` is where they are stated,
+    and it resolves every ``"auto"`` before building this.
+    """
+
+    hidden_layer_sizes: tuple[int, ...]
+    activation: str
+    time_frequencies: int
+    quadratic_head: bool
+    quadrature: str
+    quadrature_nodes: int
+    quadrature_panels: int
+    steps: int
+    batch_size: int
+    lr: float
+    lr_schedule: str
+    weight_decay: float
+    n_iter_no_change: int
+
+    @property
+    def quadrature_rule(self) -> Quadrature:
+        return Quadrature(self.quadrature, self.quadrature_nodes, self.quadrature_panels)
+
+
 @dataclass
 class Training:
     """What ``train_time_score`` did: the step it stopped at, the step it kept and its loss."""
@@ -262,23 +297,13 @@ class Training:
 
 def train_time_score(
     snapshots: list[torch.Tensor],
-    quadrature: Quadrature,
+    config: TimeScoreConfig,
     *,
     closing_at: str | None,
-    hidden,
-    activation: str,
-    time_frequencies: int,
-    quadratic: bool = False,
-    steps: int,
-    batch_size: int,
-    lr: float,
-    weight_decay: float,
     generator: torch.Generator,
     progress: Progress,
     history: list[dict],
     validation: list[torch.Tensor] | None = None,
-    n_iter_no_change: int = 8,
-    schedule: str = "cosine",
     fresh_batches: Callable[[int, torch.Generator], torch.Tensor] | None = None,
 ) -> tuple[TimeScoreModel, Training]:
     """Fit ``r(x, s)`` (and the closing classifier) on the snapshots ``S_0 .. S_M``.
@@ -291,20 +316,19 @@ def train_time_score(
     snapshots of one row are that row moved along the bridge, so with many steps
     the network learns the training rows' paths (the in-sample log-ratio grows
     without bound in high dimension); held-out rows tell when that starts.
-    Training stops after ``n_iter_no_change`` checks in a row that are worse than
+    Training stops after ``config.n_iter_no_change`` checks in a row that are worse than
     the best by more than half the best's standard error, and keeps the
     parameters of the last check that was not (stale checks count only once the
     loss has fallen a standard error below its start: a weak signal, such as a
     dependence through a shared scale, can take hundreds of steps to be picked up,
     and the loss wanders around chance until then). On a plateau (no over-fitting)
     that is the end of the run, where the decayed learning rate has settled
-    details that the validation loss is too noisy to see. Measured: a fixed
-    relative tolerance of 0.1% stopped a 2-D fit at step 148 of 1500 on a plateau
-    that wandered by 0.2% (300 held-out rows; log-density error 0.72 nats instead
-    of 0.39); a whole standard error let the Gaussian MI at d = 80 over-fit to
-    21.5 nats for 20 (19.7 with half of it, and 9.87 for 10 at d = 40).
+    details that the validation loss is too noisy to see. The tolerance scales
+    with the standard error because a fixed relative one stops too early on a
+    plateau that merely wanders, and a whole standard error lets high-dimensional
+    fits over-fit (figures in the README).
 
-    ``schedule="cosine"`` decays the learning rate over all ``steps``.
+    ``lr_schedule="cosine"`` decays the learning rate over all ``steps``.
     ``"plateau"`` holds it until ``PLATEAU_PATIENCE`` checks (one every
     ``PLATEAU_CHECK_EVERY`` steps) in a row bring no gain in the validation loss,
     then decays it (``ConstantThenCosine``) and stops: ``steps`` is only a cap,
@@ -319,17 +343,19 @@ def train_time_score(
     """
     device, dtype = snapshots[0].device, snapshots[0].dtype
     n_intervals = len(snapshots) - 1 - int(closing_at is not None)
+    steps = config.steps
     model = TimeScoreModel(
-        snapshots[0].shape[1], hidden, activation, n_intervals, quadrature, closing_at,
-        time_frequencies, quadratic,
+        snapshots[0].shape[1], config.hidden_layer_sizes, config.activation, n_intervals,
+        config.quadrature_rule, closing_at, config.time_frequencies, config.quadratic_head,
     ).to(device=device, dtype=dtype)
-    plateau = schedule == "plateau"
+    plateau = config.lr_schedule == "plateau"
     if plateau:
-        optimizer = adam(model.parameters(), lr, weight_decay)
-        scheduler = ConstantThenCosine(optimizer, lr, steps)
+        optimizer = adam(model.parameters(), config.lr, config.weight_decay)
+        scheduler = ConstantThenCosine(optimizer, config.lr, steps)
     else:
-        optimizer, scheduler = cosine_adam(model.parameters(), lr, steps, weight_decay)
-    size = min(batch_size, *(s.shape[0] for s in snapshots))
+        optimizer, scheduler = cosine_adam(model.parameters(), config.lr, steps,
+                                           config.weight_decay)
+    size = min(config.batch_size, *(s.shape[0] for s in snapshots))
     log = LossLog("density_ratio", "density-ratio", steps, history, progress, device)
     check_every = PLATEAU_CHECK_EVERY if plateau else max(1, steps // VALIDATION_CHECKS)
     since_gain, reference = 0, None
@@ -376,7 +402,7 @@ def train_time_score(
             kept_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         elif armed:
             stale += 1
-            if stale >= n_iter_no_change:
+            if stale >= config.n_iter_no_change:
                 progress("density-ratio", step, steps, validation_loss=validation_loss,
                          kept_step=kept_step)
                 break
@@ -415,4 +441,4 @@ class TelescopicRatio:
 
     def log_ratio_standardized(self, x: torch.Tensor) -> torch.Tensor:
         """The log-ratio at rows already warped (the affine map still to apply)."""
-        return -self.model.log_q_minus_log_p(self.affine.to_flow(x))
+        return self.model.log_p_minus_log_q(self.affine.to_flow(x))
