@@ -1,8 +1,17 @@
 """Optimal-transport flows and telescopic density-ratio estimation with a scikit-learn face."""
 
 from .density_ratio import TelescopicDensityRatio
+from .divergence import DivergenceEstimate, kl_divergence
 from .mutual_info import mutual_information
 from .transport import FlowTransport
+from .weights import effective_sample_size
 
-__all__ = ["FlowTransport", "TelescopicDensityRatio", "mutual_information"]
+__all__ = [
+    "DivergenceEstimate",
+    "FlowTransport",
+    "TelescopicDensityRatio",
+    "effective_sample_size",
+    "kl_divergence",
+    "mutual_information",
+]
 __version__ = "0.1.0.dev0"

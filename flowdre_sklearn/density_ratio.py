@@ -38,6 +38,8 @@ from ._core.training import History, Progress
 from ._core.warp import NormalScoreWarp
 from ._input import check_features, check_samples
 from .transport import FlowTransport, _check_layer_sizes
+from .weights import CLIP_CONSTRAINTS
+from .weights import importance_weights as _importance_weights
 
 #: Size of the standard-normal sample that stands for Q after ``fit(X)``: at least
 #: ``MIN_NORMAL_SAMPLE`` rows, ``NORMAL_SAMPLE_FACTOR`` times the P rows where the
@@ -105,9 +107,12 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         paper's bridge) and closed at the Q end. The log-ratio is mostly read at
         P-like points, where a Q-end closing classifier extrapolates (see the README).
     hidden_layer_sizes : sequence of int or "auto", default="auto"
-        Hidden widths of ``r(x, s)``. ``"auto"``: (64, 64) up to 4 features,
-        (128, 128) above. Raise ``steps`` or the width when ``best_step_`` is
-        the last step.
+        Hidden widths of ``r(x, s)``. ``"auto"``: (64, 64) up to 10 features,
+        (128, 128) above, and (256, 256) above 128 features when P has at least
+        150 fitting rows per feature: a log-ratio in d dimensions is often a form
+        of rank about d, which a narrower layer cannot represent, while a wider
+        one needs the rows to pin it down.
+        Raise ``steps`` or the width when ``best_step_`` is the last step.
     activation : {"silu", "softplus", "tanh", "elu"}, default="silu"
         Activation of the networks.
     time_frequencies : int, default=8
@@ -126,17 +131,17 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
     quadrature_panels : int, default=1
         Panels per interval, with the same trade-off.
     steps : int or "auto", default="auto"
-        Most Adam steps of the time score. ``"auto"``: 10,000 up to 4 features
+        Most Adam steps of the time score. ``"auto"``: 10,000 up to 10 features
         (1000 without held-out rows), 2000 above.
     batch_size : int, default=256
         Rows drawn from every snapshot per step.
     lr : float or "auto", default="auto"
-        Initial learning rate. ``"auto"``: 3e-3 up to 4 features, 1e-3 above,
+        Initial learning rate. ``"auto"``: 3e-3 up to 10 features, 1e-3 above,
         where the wider network over-fits sooner. Lower it if the fit diverges.
     lr_schedule : {"auto", "cosine", "plateau"}, default="auto"
         ``"cosine"`` decays the rate over ``steps``; ``"plateau"`` holds it while the
         held-out loss improves, then decays it and stops. ``"auto"``: ``"plateau"`` up
-        to 4 features with held-out rows, else ``"cosine"`` (wider nets over-fit early).
+        to 10 features with held-out rows, else ``"cosine"`` (wider nets over-fit early).
     weight_decay : float, default=0.0
         Decoupled weight decay (AdamW); raise it against over-fitting.
     validation_fraction : float, default=0.1
@@ -361,6 +366,10 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
             ``None``: Q is ``N(0, I)``, sampled for the bridge; 2-D: the Q sample
             (denominator); 1-D with two values: labels, ``classes_[0]`` marking P.
             A column of two values for a one-feature ``X`` is refused as ambiguous.
+            The labelled form is the one for cross-validation; as the estimator
+            is no classifier, scikit-learn's default splitter does not stratify,
+            so on P rows stacked above Q rows pass
+            ``cv=StratifiedKFold(n_splits, shuffle=True)``.
 
         Returns
         -------
@@ -382,7 +391,7 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
             samples = check_samples(self, X, y, reset=True)
             d = samples.p.shape[1]
             (p_fit, p_held), (q_fit, q_held) = self._split(samples, seed)
-            config = self._time_score_config(d, validated=p_held is not None)
+            config = self._time_score_config(d, len(p_fit), validated=p_held is not None)
             p = self._tensor(p_fit)
             if samples.q is None:
                 n_snapshots = self.n_intervals + 2
@@ -456,11 +465,12 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         self.classes_ = samples.classes
         return self
 
-    def _time_score_config(self, n_features: int, validated: bool) -> TimeScoreConfig:
+    def _time_score_config(self, n_features: int, n_rows: int,
+                           validated: bool) -> TimeScoreConfig:
         """The core's settings: the parameters of the same names, each "auto" resolved
         by the rules of ``_core.budget`` for the problem's size (and nowhere else)."""
         d = n_features
-        resolved = {"hidden_layer_sizes": time_score_width(d), "lr": time_score_lr(d),
+        resolved = {"hidden_layer_sizes": time_score_width(d, n_rows), "lr": time_score_lr(d),
                     "steps": time_score_steps(d, validated),
                     "lr_schedule": time_score_schedule(d, validated)}
         config = {field.name: getattr(self, field.name) for field in fields(TimeScoreConfig)}
@@ -520,8 +530,8 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
     def ratio(self, X, max_ratio: float = 1e12) -> np.ndarray:
         """Density ratio ``p(x) / q(x)``, clipped to ``[1 / max_ratio, max_ratio]``.
 
-        Use as importance weights, e.g. for covariate shift (P = test
-        distribution, Q = training distribution: weights for the Q rows).
+        For weights that make one sample stand for the other (covariate shift),
+        see :meth:`importance_weights`.
 
         Parameters
         ----------
@@ -534,6 +544,85 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         """
         bound = np.log(max_ratio)
         return np.exp(np.clip(self.log_ratio(X), -bound, bound))
+
+    @validate_params(CLIP_CONSTRAINTS, prefer_skip_nested_validation=True)
+    def importance_weights(self, X, *, clip_quantile: float | None = None,
+                           max_ratio: float | None = None) -> np.ndarray:
+        r"""Weights ``q(x) / p(x)`` at rows of P, self-normalised to mean 1: P made to stand for Q.
+
+        The recipe for covariate shift [1]_: fit on the training inputs as P and
+        the test (or deployment) inputs as Q, then pass the weights of the
+        training rows as ``sample_weight``. A model fitted so minimises an
+        estimate of its loss under the test inputs, which matters when it cannot
+        fit the truth everywhere (a misspecified model). Training rows as P
+        because the log-ratio is most accurate at P-like points (see
+        ``moved_sample``), and those are where the weights are read. Warns when
+        the effective sample size falls below a tenth of the rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows of P, usually the P sample given to ``fit``.
+        clip_quantile : float in (0, 1] or None, default=None
+            Weights above this quantile of the weights are set to it: a little
+            bias for less variance when a few rows carry most of the weight (see
+            :func:`~flowdre_sklearn.effective_sample_size`). Try 0.99 then.
+        max_ratio : float or None, default=None
+            Cap on ``q(x) / p(x)`` itself, before normalisation.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Non-negative weights of mean 1.
+
+        See Also
+        --------
+        flowdre_sklearn.weights.importance_weights : The same from log-ratios of any model.
+        flowdre_sklearn.effective_sample_size : How many rows the weights amount to.
+
+        Notes
+        -----
+        With :math:`\ell(x) = \log p(x) - \log q(x)` (:meth:`log_ratio`), the
+        weights are :math:`w_i = e^{-\ell(x_i)} / \frac{1}{n} \sum_j e^{-\ell(x_j)}`,
+        after the clipping. Self-normalised, they keep a weighted fit on the scale
+        of an unweighted one (a penalty keeps its strength), and a constant error
+        in :math:`\ell` cancels. Shimodaira [1]_ also flattens them to
+        :math:`w^\lambda`, :math:`0 < \lambda < 1`, which trades their bias
+        for variance like the clipping does.
+
+        References
+        ----------
+        .. [1] H. Shimodaira, "Improving predictive inference under covariate
+           shift by weighting the log-likelihood function", Journal of
+           Statistical Planning and Inference 90(2), 2000.
+
+        Examples
+        --------
+        A cubic fitted by a line, with test inputs narrower than the training
+        ones: the line that is best at the test inputs has slope ``-1 + 3 * 0.3**2``.
+
+        >>> import numpy as np
+        >>> from sklearn.linear_model import LinearRegression
+        >>> from flowdre_sklearn import (
+        ...     FlowTransport, TelescopicDensityRatio, effective_sample_size)
+        >>> rng = np.random.default_rng(1)
+        >>> X_train = rng.normal(0.5, 0.5, size=(500, 1))
+        >>> y_train = (-X_train + X_train**3).ravel() + rng.normal(0, 0.3, size=500)
+        >>> X_test = rng.normal(0.0, 0.3, size=(500, 1))
+        >>> dre = TelescopicDensityRatio(
+        ...     flow=FlowTransport(init_steps=200, hidden_layer_sizes=(16, 16), random_state=0),
+        ...     hidden_layer_sizes=(16, 16), steps=200, random_state=0,
+        ... ).fit(X_train, X_test)
+        >>> w = dre.importance_weights(X_train)
+        >>> round(effective_sample_size(w) / len(w), 1)  # share of the rows
+        0.4
+        >>> LinearRegression().fit(X_train, y_train).coef_.round(1)
+        array([0.4])
+        >>> LinearRegression().fit(X_train, y_train, sample_weight=w).coef_.round(1)
+        array([-0.7])
+        """
+        return _importance_weights(-self.log_ratio(X), clip_quantile=clip_quantile,
+                                   max_ratio=max_ratio)
 
     def kl_divergence(self, X_p=None) -> float:
         """``KL(P || Q)`` estimated as the mean log-ratio over a sample of P.

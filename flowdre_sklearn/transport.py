@@ -350,6 +350,11 @@ class FlowTransport(OneToOneFeatureMixin, TransformerMixin, TorchEstimatorMixin,
             ``None``: Q is ``N(0, I)`` (a normalising flow); 2-D: the Q sample;
             1-D with two values: labels, ``classes_[0]`` marking P. A column of
             two values for a one-feature ``X`` is refused as ambiguous.
+            The labelled form is the one for cross-validation; as the estimator
+            is no classifier, scikit-learn's default splitter does not stratify,
+            so on P rows stacked above Q rows pass
+            ``cv=StratifiedKFold(n_splits, shuffle=True)``.
+            ``FlowTransport`` has no ``score``: give a search a ``scoring``.
 
         Returns
         -------

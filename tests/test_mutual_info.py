@@ -107,7 +107,11 @@ def test_budgets_follow_the_problem():
     assert bridge_flow_steps(10**7, 128) == high
     steps = [bridge_flow_steps(n, 128) for n in (4000, 8000, 16000, 32000)]
     assert steps == sorted(steps) and steps[-1] > 2 * steps[0]
-    assert time_score_width(2) == (64, 64) and time_score_width(20) == (128, 128)
+    assert time_score_width(2, 1000) == time_score_width(10, 1000) == (64, 64)
+    assert time_score_width(20, 1000) == (128, 128)
+    # The width grows with the dimension where the rows can pin a wider layer down.
+    assert time_score_width(160, 28800)[0] > time_score_width(128, 28800)[0]
+    assert time_score_width(160, 14400) == (128, 128)
     assert time_score_schedule(2) == "plateau" and time_score_schedule(20) == "cosine"
     # Without held-out rows a plateau cannot be seen: a fixed, decayed budget.
     assert time_score_schedule(2, validated=False) == "cosine"

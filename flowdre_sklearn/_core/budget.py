@@ -24,15 +24,25 @@ BRIDGE_FLOW_LR = 2e-3
 
 #: Input dimensions up to which the time score is a (64, 64) network trained at
 #: lr 3e-3 for as long as its validation loss falls (the ``"plateau"`` schedule,
-#: at most 10,000 steps); above it, (128, 128) for 2000 steps at lr 1e-3 with a
-#: cosine decay. In a few dimensions the smaller network fits as well at a third
-#: of the cost, and over-fitting is slow, so the run can follow the data: a
-#: smooth ratio is learned in a few hundred steps, one with fine structure (two
-#: modes, a spiral, a dependence through a shared scale) takes thousands, and any
-#: fixed budget is too long for the one or too short for the other. In high
-#: dimension the network over-fits within a few thousand steps, and the decay
-#: over a fixed budget is what the Gaussian MI benchmarks were tuned with.
-SMALL_DIMENSION = 4
+#: at most 10,000 steps); above it, a wider network for 2000 steps at lr 1e-3 with
+#: a cosine decay. In a few dimensions the smaller network fits as well for less,
+#: and over-fitting is slow, so the run can follow the data: a smooth ratio is
+#: learned in a few hundred steps, one with fine structure (two modes, a spiral,
+#: a dependence through a shared scale) takes thousands, and any fixed budget is
+#: too long for the one or too short for the other. In high dimension the network
+#: over-fits within a few thousand steps, and the decay over a fixed budget is
+#: what the Gaussian MI benchmarks were tuned with (``mi_gaussian*.md`` and
+#: ``mi_hard*.md`` in ``benchmarks/results`` hold the measurements behind both).
+SMALL_DIMENSION = 10
+#: Above ``SMALL_DIMENSION``, (128, 128); (256, 256) above ``WIDE_DIMENSION``
+#: features when P has at least ``WIDE_ROWS_PER_FEATURE`` fitting rows per feature.
+#: A log-ratio between distributions in d dimensions (between a joint and its
+#: product of marginals, say) is often a form of rank about d, which a layer
+#: narrower than that rank cannot represent: with a fixed width the estimate
+#: saturates as d grows, whatever the data. A wider first layer has more weights
+#: to pin down, and with too few rows it over-shoots instead.
+WIDE_DIMENSION = 128
+WIDE_ROWS_PER_FEATURE = 150
 SMALL_STEPS_CAP = 10000
 #: Without held-out rows the plateau cannot be seen: the small network gets a
 #: fixed budget with a cosine decay instead.
@@ -45,9 +55,14 @@ def bridge_flow_steps(n_rows: int, batch_size: int) -> int:
     return int(min(high, max(low, math.ceil(BRIDGE_FLOW_EPOCHS * n_rows / batch_size))))
 
 
-def time_score_width(n_features: int) -> tuple[int, int]:
-    """Hidden layer sizes of the time score ``r(x, s)`` for ``n_features`` inputs."""
-    return (64, 64) if n_features <= SMALL_DIMENSION else (128, 128)
+def time_score_width(n_features: int, n_rows: int) -> tuple[int, int]:
+    """Hidden layer sizes of the time score ``r(x, s)`` for ``n_features`` inputs and
+    ``n_rows`` fitting rows of P."""
+    if n_features <= SMALL_DIMENSION:
+        return (64, 64)
+    if n_features > WIDE_DIMENSION and n_rows >= WIDE_ROWS_PER_FEATURE * n_features:
+        return (256, 256)
+    return (128, 128)
 
 
 def time_score_steps(n_features: int, validated: bool = True) -> int:

@@ -120,11 +120,10 @@ class TimeScoreModel(nn.Module):
         ``nodes`` and ``weights`` broadcast against ``(..., k)``; one network call.
         """
         nodes, weights = nodes.to(x.dtype), weights.to(x.dtype)
-        k, d = nodes.shape[-1], x.shape[-1]
-        points = x.unsqueeze(-2).expand(*x.shape[:-1], k, d)
-        # The times stay unexpanded, (..., k, 1) against points (..., n, k, d): the
-        # time gates of every layer are computed once per node, not once per point.
-        r = self.score(nodes.unsqueeze(-1), points)
+        # Neither axis is expanded: times (..., k, 1) against points (..., n, 1, d). The
+        # time gates of every layer are computed once per node, and the first layer's
+        # product with the points (most of the work in high dimension) once per point.
+        r = self.score(nodes.unsqueeze(-1), x.unsqueeze(-2))
         return -(r * weights).sum(-1)
 
     def closing_logit(self, x: torch.Tensor) -> torch.Tensor:
