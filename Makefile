@@ -54,9 +54,17 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check flowdre_sklearn tests examples benchmarks
 
-docs: $(STAMP)
+# The site in docs/_build/html (warnings are errors), then the doctests of its pages.
+DOCS_STAMP := $(VENV)/.installed-docs
+SPHINX := $(BIN)/python -m sphinx -W --keep-going -d docs/_build/doctrees
+
+$(DOCS_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[docs]"
-	$(BIN)/python -m sphinx -b html docs docs/_build/html
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(SPHINX) -b html docs docs/_build/html
+	OMP_NUM_THREADS=1 $(SPHINX) -b doctest docs docs/_build/doctest
 
 clean:
-	rm -rf $(VENV) $(FLOORS_VENV) results docs/_build
+	rm -rf $(VENV) $(FLOORS_VENV) results docs/_build docs/generated

@@ -84,8 +84,9 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
     Parameters
     ----------
     flow : FlowTransport or None, default=None
-        The bridge for ``bridge="flow"``: cloned and fitted if unfitted, used as
-        it is if fitted (on the same samples; not with ``standardize="quantile"``).
+        The bridge for ``bridge="flow"``: cloned and fitted if unfitted (seeded by
+        ``random_state`` when its own is None), used as it is if fitted (on the same
+        samples; not with ``standardize="quantile"``).
         None: a ``FlowTransport`` whose budget grows with the P rows; a bridge need
         only be a path of easy steps, and a closer fit makes ``kl_train_`` optimistic.
     standardize : {"affine", "quantile"}, default="affine"
@@ -331,6 +332,10 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
                 check_is_fitted(self.flow)
             except NotFittedError:
                 flow = clone(self.flow)
+                # As scikit-learn's ensembles seed their base estimators: an unseeded
+                # flow would make a seeded fit irreproducible.
+                if flow.random_state is None:
+                    flow.set_params(random_state=seed)
             else:
                 if self.standardize == "quantile":
                     raise ValueError(

@@ -188,3 +188,19 @@ def test_early_stopping_on_held_out_rows():
     assert full.kl_train_ > full.kl_divergence(fresh) + 0.1
     assert (abs(stopped.kl_divergence(fresh) - true_kl)
             < abs(full.kl_divergence(fresh) - true_kl) - 0.1)
+
+
+def test_an_unseeded_flow_is_seeded_by_the_estimator():
+    # A seeded fit must be reproducible even when the flow passed has no seed of its own,
+    # and leave the user's flow unseeded (it is cloned); a seeded flow keeps its seed.
+    rng = np.random.default_rng(0)
+    X_p, X_q = rng.normal(size=(200, 2)), rng.normal(size=(200, 2)) + 1
+    tiny = dict(hidden_layer_sizes=(8,), steps=20, validation_fraction=0)
+    flow = FlowTransport(init_steps=20, hidden_layer_sizes=(8,))
+    fits = [TelescopicDensityRatio(flow=flow, random_state=3, **tiny).fit(X_p, X_q)
+            for _ in range(2)]
+    np.testing.assert_array_equal(fits[0].log_ratio(X_p), fits[1].log_ratio(X_p))
+    assert flow.random_state is None and fits[0].flow_.random_state == 3
+    seeded = FlowTransport(init_steps=20, hidden_layer_sizes=(8,), random_state=7)
+    assert TelescopicDensityRatio(flow=seeded, random_state=3, **tiny).fit(
+        X_p, X_q).flow_.random_state == 7
