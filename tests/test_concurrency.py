@@ -38,14 +38,6 @@ def fit_ratio_on_line(seed, X=X_P):
         X, X_Q).log_ratio(X_P)
 
 
-@pytest.fixture
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def in_threads(jobs):
     """Run the calls in ``jobs`` at once, one thread each, and return their results."""
     results, errors = [None] * len(jobs), []

@@ -159,15 +159,6 @@ def test_same_seed_same_density_ratio_and_none_varies():
     )
 
 
-@pytest.fixture
-def one_torch_thread():
-    # Any change to the thread count then shows, on any machine with 2 or more cores.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_fit_and_predict_leave_global_state_alone(one_torch_thread):
     np.random.seed(1)
     torch.manual_seed(1)
