@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	$(BIN)/python -m pip install --quiet -e ".[test,bench,distributed]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -67,4 +67,5 @@ docs: $(DOCS_STAMP)
 	OMP_NUM_THREADS=1 $(SPHINX) -b doctest docs docs/_build/doctest
 
 clean:
-	rm -rf $(VENV) $(FLOORS_VENV) results docs/_build docs/generated
+	rm -rf $(VENV) $(FLOORS_VENV) results docs/_build docs/generated docs/auto_examples \
+		docs/sg_execution_times.rst

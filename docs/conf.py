@@ -1,16 +1,24 @@
 """Sphinx configuration of the flowdre-sklearn documentation.
 
 Built by ``make docs`` (warnings are errors). No extension here reaches the
-network at build time: there is no intersphinx, and MathJax is served from the
-site itself (``sphinx-mathjax-offline``) rather than from a CDN.
+network at build time: there is no intersphinx, MathJax is served from the
+site itself (``sphinx-mathjax-offline``) rather than from a CDN, and the example
+gallery has no Binder or JupyterLite links.
 """
 
 import os
 import sys
 
+import matplotlib
+
 import flowdre_sklearn
 
+# The gallery's figures are drawn off screen.
+matplotlib.use("Agg")
+
 sys.path.insert(0, os.path.abspath(".."))
+# docs/ itself, for gallery_order (the order of the gallery's examples).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 project = "flowdre-sklearn"
 author = "flowdre-sklearn developers"
@@ -27,6 +35,7 @@ extensions = [
     "myst_parser",
     # Copies a MathJax 3 bundle into _static/mathjax and points mathjax_path at it.
     "sphinx-mathjax-offline",
+    "sphinx_gallery.gen_gallery",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
@@ -64,3 +73,23 @@ html_theme_options = {
     "footer_end": ["sphinx-version"],
 }
 html_show_sourcelink = False
+
+# The example gallery: every examples/plot_*.py is run and its page written to
+# docs/auto_examples/ (not tracked); an example that fails fails the build. An example
+# runs again only when its file changes, so the doctest build after the HTML one does
+# not rerun them. The demo script of ``make demo`` is a command-line program, not a
+# gallery page.
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "ignore_pattern": r"__init__\.py|demo_moons_checkerboard\.py",
+    "within_subsection_order": "gallery_order.example_order",
+    # Printed output only, not the repr of a block's last expression (an Axes, a Text).
+    "capture_repr": (),
+    # "# sphinx_gallery_thumbnail_number = 2" picks a thumbnail, and is not shown.
+    "remove_config_comments": True,
+    # Every example's time in sg_execution_times, however short.
+    "min_reported_time": 0,
+    "download_all_examples": False,
+}
