@@ -229,8 +229,8 @@ def plot_intervals(path, maps, extent, shape, snapshots) -> None:
     for ax in axes[len(panels):]:
         ax.set_visible(False)
     fig.suptitle("TelescopicDensityRatio along the flow: per-interval logits (red: mass "
-                 "arrives); dots: the snapshot at the interval's end\ncolours clipped at the "
-                 "98th percentile over the cells the snapshots visit")
+                 "leaves, blue: it arrives); dots: the snapshot at the interval's end\n"
+                 "colours clipped at the 98th percentile over the cells the snapshots visit")
     fig.savefig(path, dpi=100)
 
 

@@ -47,12 +47,12 @@ ax.legend(loc="upper center", ncol=2, fontsize=8, markerscale=4)
 # %%
 # Fit the flow
 # ------------
-# The default velocity network, ``(128, 128, 128)``, is kept. The checkerboard's sharp
-# edges, drawn out of two thin moons, take many flow-matching steps, and
-# ``validation_fraction=0`` trains for all of them: here the held-out flow-matching
-# loss, which the default early stopping watches, flattens while the squares' edges
-# still sharpen. ``n_steps=4`` fixes the solver grid (16 RK4 steps in all), which
-# keeps the inverse accurate.
+# The default velocity network (``"auto"``: three layers of 128 in two dimensions) is
+# kept. The checkerboard's sharp edges, drawn out of two thin moons, take many
+# flow-matching steps, and ``validation_fraction=0`` trains for all of them: here the
+# held-out flow-matching loss, which the default early stopping watches, flattens while
+# the squares' edges still sharpen. ``n_steps=4`` fixes the solver grid (16 RK4 steps
+# in all), which keeps the inverse accurate.
 
 flow = FlowTransport(
     init_steps=5000,

@@ -17,6 +17,7 @@ from ._base import TORCH_DTYPES, TorchEstimatorMixin, check_divergence
 from ._compat import HasMethods, Interval, StrOptions, _fit_context, validate_params
 from ._core.bridge import BRIDGES, FreshLinearBridge, flow_snapshots, linear_snapshots
 from ._core.budget import (
+    BRIDGE_FLOW_LAYER_SIZES,
     BRIDGE_FLOW_LR,
     bridge_flow_steps,
     time_score_lr,
@@ -37,7 +38,7 @@ from ._core.telescope import (
 from ._core.training import History, Progress
 from ._core.warp import NormalScoreWarp
 from ._input import check_features, check_samples
-from .transport import FlowTransport, _check_layer_sizes
+from .transport import FlowTransport, _check_layer_sizes, _is_auto
 from .weights import CLIP_CONSTRAINTS
 from .weights import importance_weights as _importance_weights
 
@@ -56,10 +57,6 @@ def _normal_sample_size(n_p: int, n_features: int, n_snapshots: int) -> int:
     """Rows of the ``N(0, I)`` sample standing for Q, for ``n_p`` rows of P."""
     affordable = NORMAL_SAMPLE_MAX_VALUES // (n_features * n_snapshots)
     return max(n_p, min(max(NORMAL_SAMPLE_FACTOR * n_p, MIN_NORMAL_SAMPLE), affordable))
-
-
-def _is_auto(value) -> bool:
-    return isinstance(value, str) and value == "auto"
 
 
 def _q_is_standard_normal(estimator) -> bool:
@@ -87,7 +84,8 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         The bridge for ``bridge="flow"``: cloned and fitted if unfitted (seeded by
         ``random_state`` when its own is None), used as it is if fitted (on the same
         samples; not with ``standardize="quantile"``).
-        None: a ``FlowTransport`` whose budget grows with the P rows; a bridge need
+        None: a ``FlowTransport`` whose budget grows with the P rows, with a
+        velocity network of three layers of 128 at any dimension; a bridge need
         only be a path of easy steps, and a closer fit makes ``kl_train_`` optimistic.
     standardize : {"affine", "quantile"}, default="affine"
         Bijection applied to both samples first. ``"affine"``: column centres and
@@ -323,6 +321,7 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
     def _fitted_flow(self, X_p: np.ndarray, X_q: np.ndarray | None, seed: int) -> FlowTransport:
         if self.flow is None:
             flow = FlowTransport(
+                hidden_layer_sizes=BRIDGE_FLOW_LAYER_SIZES,
                 init_steps=bridge_flow_steps(len(X_p), FlowTransport().batch_size),
                 init_lr=BRIDGE_FLOW_LR, validation_fraction=0.0, random_state=seed,
                 device=self.device, dtype=self.dtype, verbose=self.verbose,

@@ -39,6 +39,10 @@ from ._input import check_features, check_samples
 EXACT_DIVERGENCE_MAX_DIM = 64
 
 
+def _is_auto(value) -> bool:
+    return isinstance(value, str) and value == "auto"
+
+
 def _check_layer_sizes(sizes, name: str) -> tuple[int, ...]:
     sizes = tuple(np.atleast_1d(np.asarray(sizes)).tolist())
     if not sizes or not all(isinstance(s, int) and s > 0 for s in sizes):
@@ -85,9 +89,15 @@ class FlowTransport(OneToOneFeatureMixin, TransformerMixin, TorchEstimatorMixin,
 
     Parameters
     ----------
-    hidden_layer_sizes : sequence of int, default=(128, 128, 128)
-        Hidden widths of the velocity network. Depth helps maps far from affine;
-        for smooth maps ``(64, 64)`` is as accurate and much cheaper.
+    hidden_layer_sizes : sequence of int or "auto", default="auto"
+        Hidden widths of the velocity network. ``"auto"``: (128, 128, 128) up to
+        128 features; above, three layers as wide as the power of two at or above
+        the number of features, since a network with a layer narrower than the
+        dimension cannot represent a full-rank linear map. The cost grows with
+        the square of the width: in thousands of dimensions, or for data on a
+        low-dimensional subspace, give narrower layers. Depth helps maps far from
+        affine; for smooth maps in a few dimensions ``(64, 64)`` is as accurate
+        and much cheaper.
     activation : {"silu", "softplus", "tanh", "elu"}, default="silu"
         Activation of all networks.
     n_blocks : int, default=4
@@ -180,6 +190,8 @@ class FlowTransport(OneToOneFeatureMixin, TransformerMixin, TorchEstimatorMixin,
         Training steps of the flow run in both phases.
     n_steps_ : int
         Solver steps per block of the fitted flow (chosen with ``"auto"``).
+    hidden_layer_sizes_ : tuple of int
+        Hidden widths of the fitted velocity network (chosen with ``"auto"``).
     round_trip_error_ : float
         ``max ||T^-1(T(x)) - x||`` over up to 1024 training rows of P, in data
         units; ``fit`` warns when it shows that the solver grid is too coarse.
@@ -243,7 +255,7 @@ class FlowTransport(OneToOneFeatureMixin, TransformerMixin, TorchEstimatorMixin,
     """
 
     _parameter_constraints: dict = {
-        "hidden_layer_sizes": ["array-like"],
+        "hidden_layer_sizes": ["array-like", StrOptions({"auto"})],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "n_blocks": [Interval(Integral, 1, None, closed="left")],
         "n_steps": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
@@ -275,7 +287,7 @@ class FlowTransport(OneToOneFeatureMixin, TransformerMixin, TorchEstimatorMixin,
     def __init__(
         self,
         *,
-        hidden_layer_sizes=(128, 128, 128),
+        hidden_layer_sizes="auto",
         activation: str = "silu",
         n_blocks: int = 4,
         n_steps: int | str = "auto",
@@ -332,10 +344,11 @@ class FlowTransport(OneToOneFeatureMixin, TransformerMixin, TorchEstimatorMixin,
     def _config(self) -> FlowConfig:
         """The core's settings: the parameters of the same names, with "auto" as None."""
         config = {field.name: getattr(self, field.name) for field in fields(FlowConfig)}
+        for name in ("hidden_layer_sizes", "n_steps", "init_steps"):
+            config[name] = None if _is_auto(config[name]) else config[name]
         for name in ("hidden_layer_sizes", "classifier_hidden_layer_sizes"):
-            config[name] = _check_layer_sizes(config[name], name)
-        for name in ("n_steps", "init_steps"):
-            config[name] = None if config[name] == "auto" else config[name]
+            if config[name] is not None:
+                config[name] = _check_layer_sizes(config[name], name)
         return FlowConfig(**config)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -383,6 +396,7 @@ class FlowTransport(OneToOneFeatureMixin, TransformerMixin, TorchEstimatorMixin,
         self.history_ = list(history)
         self.n_iter_ = flow.config.init_steps + flow.config.refine_steps
         self.n_steps_ = flow.config.n_steps
+        self.hidden_layer_sizes_ = flow.config.hidden_layer_sizes
         self.q_is_standard_normal_ = samples.q is None
         self.classes_ = samples.classes
         self._probe_seed = seed

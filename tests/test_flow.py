@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 import torch
 
+from flowdre_sklearn import FlowTransport
+from flowdre_sklearn._core.budget import velocity_layer_sizes
 from flowdre_sklearn._core.flow import Affine
 from flowdre_sklearn._core.initialise import ot_assignment
 
@@ -69,3 +71,22 @@ def test_a_similarity_keeps_the_optimal_assignment():
     per_column = (pooled - pooled.mean(0)) / pooled.std(0)
     assert not np.array_equal(ot_assignment(per_column[:40].numpy(), per_column[40:].numpy()),
                               raw)
+
+
+@pytest.mark.parametrize("n_features, width", [(1, 128), (128, 128), (129, 256), (320, 512)])
+def test_velocity_width_is_at_least_the_dimension(n_features, width):
+    # Above 128 features a layer narrower than the dimension would cap the rank of the
+    # velocity's Jacobian below it: no full-rank linear map could be represented.
+    sizes = velocity_layer_sizes(n_features)
+    assert sizes == (width,) * 3 and min(sizes) >= min(n_features, 128)
+
+
+def test_auto_velocity_width_is_resolved_and_reported():
+    rng = np.random.default_rng(0)
+    flow = FlowTransport(init_steps=2, n_steps=1, n_blocks=1, batch_size=8,
+                         random_state=0).fit(rng.normal(size=(20, 3)), rng.normal(size=(20, 3)))
+    assert flow.hidden_layer_sizes_ == velocity_layer_sizes(3)
+    assert flow.get_params()["hidden_layer_sizes"] == "auto"
+    fixed = FlowTransport(hidden_layer_sizes=(8,), init_steps=2, n_steps=1, n_blocks=1,
+                          batch_size=8, random_state=0).fit(rng.normal(size=(20, 3)))
+    assert fixed.hidden_layer_sizes_ == (8,)

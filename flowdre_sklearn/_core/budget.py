@@ -1,13 +1,29 @@
-"""Training budgets of telescopic DRE that follow the size of the problem.
+"""Network sizes and training budgets that follow the size of the problem.
 
-The estimator's ``"auto"`` settings resolve here, so that each rule is stated
-once. The figures behind them are in ``benchmarks/results/mi_gaussian*.md`` and
-``benchmarks/results/mi_hard*.md``.
+The estimators' ``"auto"`` settings resolve here, so that each rule is stated
+once. The figures behind them are in ``benchmarks/results/mi_gaussian*.md``,
+``benchmarks/results/mi_hard*.md`` and ``benchmarks/results/flow_width.md``.
 """
 
 from __future__ import annotations
 
 import math
+
+#: Hidden widths of the velocity network up to ``VELOCITY_WIDTH`` features: three
+#: layers of that width. Above it each layer is as wide as the power of two at or
+#: above the dimension. A network whose narrowest layer has ``w`` units has a
+#: Jacobian of rank at most ``w``, so a narrower one cannot even represent a
+#: full-rank linear map (the transport between two Gaussians), and the flow's
+#: error grows with the directions it cannot move.
+VELOCITY_WIDTH = 128
+VELOCITY_DEPTH = 3
+
+
+def velocity_layer_sizes(n_features: int) -> tuple[int, ...]:
+    """Hidden layer sizes of the flow's velocity network for ``n_features`` inputs."""
+    width = max(VELOCITY_WIDTH, 1 << max(0, n_features - 1).bit_length())
+    return (width,) * VELOCITY_DEPTH
+
 
 #: Passes over the P rows given to the bridge flow's flow-matching regression.
 #: The flow must be accurate enough that the closing classifier (P against the
@@ -21,6 +37,14 @@ BRIDGE_FLOW_STEPS = (2000, 20000)
 #: The bridge flow's learning rate: below ``FlowTransport``'s own, as its budget is
 #: smaller and the flow need only be a path of easy steps, not an accurate map.
 BRIDGE_FLOW_LR = 2e-3
+#: The bridge flow's velocity network at every dimension: ``FlowTransport``'s widths up
+#: to 128 features, and no wider above. A wider flow is a much closer map there
+#: (``benchmarks/results/flow_width.md``), yet it made the log-ratio worse: on the
+#: Gaussian MI task at d = 160 (32,000 rows) the estimate fell from 40.3 to 30.7 nats
+#: (truth 40) with a 256-wide bridge flow. The bridge is a path for the time score to
+#: follow, not the transport map the user asked for, and the time score (trained on the
+#: moved sample only) under-fits long paths in high dimension.
+BRIDGE_FLOW_LAYER_SIZES = (VELOCITY_WIDTH,) * VELOCITY_DEPTH
 
 #: Input dimensions up to which the time score is a (64, 64) network trained at
 #: lr 3e-3 for as long as its validation loss falls (the ``"plateau"`` schedule,

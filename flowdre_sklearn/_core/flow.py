@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from .budget import velocity_layer_sizes
 from .initialise import ValidationPairs, flow_matching, flow_matching_steps
 from .networks import VelocityField
 from .ode import Solver, TimeGrid, integrate, integrate_with_divergence, push, resolved_grid
@@ -60,10 +61,10 @@ class FlowConfig:
     """Hyperparameters of the flow and of its training, named as ``FlowTransport``'s.
 
     No defaults here: ``FlowTransport.__init__`` is where they are stated.
-    ``n_steps`` and ``init_steps`` are None for ``"auto"``.
+    ``hidden_layer_sizes``, ``n_steps`` and ``init_steps`` are None for ``"auto"``.
     """
 
-    hidden_layer_sizes: tuple[int, ...]
+    hidden_layer_sizes: tuple[int, ...] | None
     activation: str
     n_blocks: int
     n_steps: int | None
@@ -199,7 +200,8 @@ def train_flow(
 ) -> tuple[Flow, list[dict]]:
     """Fit a flow carrying the sample ``x_p`` to ``x_q`` (to N(0, I) when ``x_q`` is None).
 
-    ``config.init_steps=None`` takes :func:`flow_matching_steps` of the dimension;
+    ``config.hidden_layer_sizes=None`` takes :func:`~.budget.velocity_layer_sizes`
+    of the dimension; ``config.init_steps=None`` :func:`flow_matching_steps` of it;
     ``config.n_steps=None`` the coarsest grid that resolves the flow-matching field
     (:func:`resolved_grid`). The returned flow's ``config`` holds the values used.
     """
@@ -209,6 +211,8 @@ def train_flow(
                           1.0 / affine.scale)
     else:
         data = TwoSamples(affine.to_flow(x_p), affine.to_flow(x_q))
+    if config.hidden_layer_sizes is None:
+        config = replace(config, hidden_layer_sizes=velocity_layer_sizes(data.dim))
     field = VelocityField(data.dim, config.hidden_layer_sizes, config.activation).to(
         device=x_p.device, dtype=x_p.dtype
     )
