@@ -144,9 +144,19 @@ def test_default_mutual_information_is_the_in_sample_float():
     assert mi == estimator._fit_product(np.hstack([X, Y]), product, 1).kl_train_
     mi_too, model = mutual_information(X, Y, n_shuffles=2, return_estimator=True, **TINY)
     assert mi_too == mi and isinstance(model, TelescopicDensityRatio)
-    in_sample = mutual_information(X, Y, n_shuffles=2, return_result=True, **TINY)
+    in_sample = mutual_information(X, Y, n_shuffles=2, cv=None, return_result=True, **TINY)
     assert in_sample.estimate == pytest.approx(mi, abs=1e-5)
     assert len(in_sample.estimators) == 1
+
+
+def test_an_interval_is_cross_fitted_by_default():
+    # cv="auto": asking for an interval gets 5 folds (the in-sample interval is too
+    # narrow), and matches cv=5 given explicitly, seed for seed.
+    X, Y, _ = make_gaussian_mi(60, d=2, mi=0.5, random_state=0)
+    result = mutual_information(X, Y, n_shuffles=1, return_result=True, **TINY)
+    explicit = mutual_information(X, Y, n_shuffles=1, cv=5, return_result=True, **TINY)
+    assert len(result.estimators) == 5 and result.fold_estimates.shape == (5,)
+    assert result.estimate == explicit.estimate and result.stderr == explicit.stderr
 
 
 @pytest.mark.parametrize("cv", [1, "5", 2.5, [(np.arange(5), np.arange(5, 10))]])
