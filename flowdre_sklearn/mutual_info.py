@@ -9,6 +9,7 @@ from sklearn.utils.validation import check_array, check_consistent_length
 
 from ._base import seed_from
 from ._compat import Interval, StrOptions, validate_params
+from ._core.budget import SINGLE_CLASSIFIER_FEATURES, SINGLE_CLASSIFIER_NATS
 from .density_ratio import TelescopicDensityRatio
 from .divergence import CV_CONSTRAINTS, DivergenceEstimate, cross_fit, folds
 
@@ -43,6 +44,14 @@ def mutual_information(
     paired with its own ``Y``, which would be a draw from the joint). A
     :class:`TelescopicDensityRatio` estimates ``log p - log q`` (its training
     stopped early on held-out rows) and the MI is its mean over the joint sample.
+
+    The bridge follows the size of the MI. Unless ``bridge``, ``n_intervals``
+    or ``flow`` is given, a single classifier between P and Q (the linear
+    bridge with one interval, seconds to fit) comes first; when its estimate
+    (on its held-out rows) is at most 3 nats it is the answer, as one classifier
+    is as accurate as the telescope there and several times faster. Above, where
+    one classifier saturates (the density chasm), the flow bridge is fitted on
+    the same rows and product sample and replaces it.
 
     Unlike :func:`sklearn.feature_selection.mutual_info_regression`, which gives
     one MI per column of ``X`` against a 1-D target with a k-nearest-neighbour
@@ -95,7 +104,9 @@ def mutual_information(
         Seeds the shuffles and the estimator.
     **params
         Parameters of :class:`TelescopicDensityRatio` (for example ``steps``,
-        ``flow=FlowTransport(...)``, ``bridge``). ``standardize`` defaults to
+        ``flow=FlowTransport(...)``, ``bridge``); giving ``bridge``,
+        ``n_intervals`` or ``flow`` fits that bridge alone, with no single
+        classifier first. ``standardize`` defaults to
         ``"quantile"`` here: every column is warped to normal scores by its own
         quantiles, which leaves the MI unchanged (it is invariant under a bijection
         of each variable) and makes heavy-tailed columns tame.
@@ -158,6 +169,8 @@ def mutual_information(
     joint = np.hstack([X, Y])
     params.setdefault("random_state", seed)
     params.setdefault("standardize", "quantile")
+    choose_bridge = (joint.shape[1] <= SINGLE_CLASSIFIER_FEATURES
+                     and not params.keys() & BRIDGE_PARAMS)
 
     def fit(fold: int, rows: np.ndarray) -> TelescopicDensityRatio:
         if len(rows) < 2:
@@ -167,10 +180,17 @@ def mutual_information(
                 "marginals pairs each X with the Y of another row."
             )
         product = product_sample(X[rows], Y[rows], n_shuffles, rng)
-        estimator = TelescopicDensityRatio(**params)
-        if fresh_product:
-            return estimator._fit_product(joint[rows], product, X.shape[1])
-        return estimator.fit(joint[rows], product)
+
+        def fitted(**bridge) -> TelescopicDensityRatio:
+            estimator = TelescopicDensityRatio(**params, **bridge)
+            if fresh_product:
+                return estimator._fit_product(joint[rows], product, X.shape[1])
+            return estimator.fit(joint[rows], product)
+
+        if not choose_bridge:
+            return fitted()
+        single = fitted(bridge="linear", n_intervals=1)
+        return single if single_classifier_suffices(single) else fitted()
 
     if isinstance(cv, str):
         cv = AUTO_FOLDS if return_result else None
@@ -186,6 +206,14 @@ def mutual_information(
 
 #: Folds of ``cv="auto"`` when an interval is asked for (``return_result=True``).
 AUTO_FOLDS = 5
+#: Parameters that set the bridge: given any, the bridge is the caller's, with no pilot.
+BRIDGE_PARAMS = frozenset({"bridge", "n_intervals", "flow"})
+
+
+def single_classifier_suffices(single: TelescopicDensityRatio) -> bool:
+    """Whether the pilot's MI (held out where it can be) is small enough to stand alone."""
+    kl = single.kl_validation_ if single.kl_validation_ is not None else single.kl_train_
+    return kl <= SINGLE_CLASSIFIER_NATS
 
 
 def product_sample(X: np.ndarray, Y: np.ndarray, n_shuffles: int,

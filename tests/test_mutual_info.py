@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import flowdre_sklearn.mutual_info as mutual_info
-from flowdre_sklearn import TelescopicDensityRatio, mutual_information
+from flowdre_sklearn import FlowTransport, TelescopicDensityRatio, mutual_information
 from flowdre_sklearn._core.budget import (
     BRIDGE_FLOW_STEPS,
     bridge_flow_steps,
@@ -86,6 +86,59 @@ def test_derangement_has_no_fixed_point(n):
 def test_mutual_information_needs_two_rows():
     with pytest.raises(ValueError, match="at least 2 paired rows"):
         mutual_information(np.ones((1, 2)), np.ones((1, 1)))
+
+
+@pytest.fixture
+def fits(monkeypatch):
+    """The (bridge, n_intervals) of every TelescopicDensityRatio that mutual_information fits."""
+    seen = []
+    fit = TelescopicDensityRatio._fit
+
+    def record(self, *args, **kwargs):
+        seen.append((self.bridge, self.n_intervals))
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(TelescopicDensityRatio, "_fit", record)
+    return seen
+
+
+def test_small_mutual_information_is_one_classifier(fits):
+    # 0.5 nats between two 1-D variables: no density chasm, and the pilot classifier
+    # (one interval of the linear bridge) is the estimate; the flow is never fitted.
+    X, Y, true_mi = make_gaussian_mi(1000, d=2, mi=0.5, random_state=0)
+    mi, model = mutual_information(X, Y, return_estimator=True, random_state=0)
+    assert fits == [("linear", 1)]
+    assert model.flow_ is None and model.kl_divergence() == mi
+    # Sampling error of the mean log-ratio over 1000 rows is about 0.03 nats; 0.1 is
+    # a margin a working classifier keeps and one that learned nothing (0) cannot.
+    assert abs(mi - true_mi) < 0.1
+
+
+def test_large_mutual_information_goes_on_to_the_flow_bridge(fits, monkeypatch):
+    # With the threshold below any estimate the pilot is set aside for the flow bridge,
+    # fitted on the same rows and product sample.
+    monkeypatch.setattr(mutual_info, "SINGLE_CLASSIFIER_NATS", -np.inf)
+    X, Y, _ = make_gaussian_mi(200, d=2, mi=0.5, random_state=0)
+    _, model = mutual_information(X, Y, steps=20, hidden_layer_sizes=(8,),
+                                  return_estimator=True, random_state=0)
+    assert fits == [("linear", 1), ("flow", 8)]
+    assert model.bridge == "flow" and model.flow_ is not None
+
+
+@pytest.mark.parametrize("given", ["bridge", "n_intervals", "flow"])
+def test_a_bridge_given_is_fitted_without_a_pilot(fits, given):
+    X, Y, _ = make_gaussian_mi(200, d=2, mi=0.5, random_state=0)
+    bridge = {"bridge": dict(bridge="linear"), "n_intervals": dict(n_intervals=4),
+              "flow": dict(flow=FlowTransport(hidden_layer_sizes=(8,), init_steps=20))}[given]
+    mutual_information(X, Y, steps=20, hidden_layer_sizes=(8,), random_state=0, **bridge)
+    assert fits == [("linear" if given == "bridge" else "flow", 4 if given == "n_intervals" else 8)]
+
+
+def test_no_pilot_above_a_few_features(fits):
+    # 3 + 3 features: past SINGLE_CLASSIFIER_FEATURES the flow bridge is fitted directly.
+    X, Y, _ = make_gaussian_mi(200, d=6, mi=0.5, random_state=0)
+    mutual_information(X, Y, steps=20, hidden_layer_sizes=(8,), random_state=0)
+    assert fits == [("flow", 8)]
 
 
 def test_early_stopping_waits_for_learning_to_start():
