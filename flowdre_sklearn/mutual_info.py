@@ -45,13 +45,16 @@ def mutual_information(
     :class:`TelescopicDensityRatio` estimates ``log p - log q`` (its training
     stopped early on held-out rows) and the MI is its mean over the joint sample.
 
-    The bridge follows the size of the MI. Unless ``bridge``, ``n_intervals``
-    or ``flow`` is given, a single classifier between P and Q (the linear
-    bridge with one interval, seconds to fit) comes first; when its estimate
-    (on its held-out rows) is at most 3 nats it is the answer, as one classifier
-    is as accurate as the telescope there and several times faster. Above, where
-    one classifier saturates (the density chasm), the flow bridge is fitted on
-    the same rows and product sample and replaces it.
+    In a few dimensions the bridge follows the size of the MI. Up to 4 features
+    (``X`` and ``Y`` together), and unless ``bridge``, ``n_intervals`` or
+    ``flow`` is given, a single classifier between P and Q (the linear bridge
+    with one interval, seconds to fit) comes first; when its estimate on its
+    held-out rows is at most 3 nats it is the answer, as one classifier is as
+    accurate as the telescope there and several times faster. Above, where one
+    classifier over-shoots and then saturates (the density chasm), the flow
+    bridge is fitted on the same rows and product sample and replaces it. With
+    more features the flow bridge is fitted directly: there one classifier can
+    miss even a small MI.
 
     Unlike :func:`sklearn.feature_selection.mutual_info_regression`, which gives
     one MI per column of ``X`` against a 1-D target with a k-nearest-neighbour
