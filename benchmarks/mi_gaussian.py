@@ -8,8 +8,8 @@ every method estimates the MI as its mean log-ratio over the joint sample.
 Methods
 -------
 flow       TelescopicDensityRatio along the flow bridge (``mutual_information(bridge="flow")``,
-           what its defaults give above 3 nats, after a pilot classifier)
-default    ``mutual_information`` with its defaults: the single classifier up to 3 nats
+           what its defaults give above 4 features, the whole of this task)
+default    ``mutual_information`` with its defaults (up to 4 features one classifier first)
 flow-refined  the same with the flow refined by the Q-flow step (``--full`` or ``--methods``)
 linear     the same estimator along the linear (TRE / DRE-infinity) bridge; it draws
            Q afresh from the product of the marginals at every step (``fresh_product``)
