@@ -15,6 +15,8 @@ tails        P = N(0, I), Q a scale mixture of normals with the same mean and
 
 Methods
 -------
+default    ``two_sample_test`` with its defaults (one classifier with the estimator's
+           ``"auto"`` network and budget) on its own random halves of the same rows
 flow       ``two_sample_test``'s computation (a ``TelescopicDensityRatio`` fitted on the
            training halves, permutation p-value of the held-out mean log-ratio
            difference), on the benchmark's split so that every method sees the same rows
@@ -26,6 +28,8 @@ mmd        Gaussian-kernel MMD (bandwidth: median pairwise distance) on all rows
 
 Run ``python benchmarks/two_sample.py [--full]``: the default is d = 2, 16, 200 rows a
 side, 40 repetitions a cell; ``--full`` is d = 2, 16, 64, 500 rows, 100 repetitions.
+``--tasks`` and ``--methods`` pick some (the default methods leave out ``default``, the
+slowest).
 Writes ``benchmarks/results/two_sample.md`` (``two_sample_full.md`` with ``--full``;
 ``--report NAME``: ``NAME.md``).
 """
@@ -42,13 +46,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 
-from flowdre_sklearn import TelescopicDensityRatio
+from flowdre_sklearn import TelescopicDensityRatio, two_sample_test
 from flowdre_sklearn.two_sample import permutation_pvalue
 
 from _report import markdown_table, stopwatch, write_report
 
 TASKS = ["null", "mean-shift", "covariance", "tails"]
-METHODS = ["flow", "logistic", "mlp", "mmd"]
+METHODS = ["default", "flow", "logistic", "mlp", "mmd"]
+DEFAULT_METHODS = METHODS[1:]
 FLOW_PARAMS = dict(bridge="linear", n_intervals=1, hidden_layer_sizes=(16, 16), steps=200)
 MEAN_SHIFT = 0.5
 COV_CHANGE = 1.0
@@ -107,6 +112,8 @@ def pvalue(method: str, X_p: np.ndarray, X_q: np.ndarray, seed: int) -> float:
     """The p-value of ``method``; the trained ones split each sample into halves."""
     if method == "mmd":
         return mmd_pvalue(X_p, X_q, seed)
+    if method == "default":
+        return two_sample_test(X_p, X_q, n_permutations=N_PERMUTATIONS, random_state=seed).pvalue
     half = len(X_p) // 2
     train, test = (X_p[:half], X_q[:half]), (X_p[half:], X_q[half:])
     if method == "flow":
@@ -116,37 +123,37 @@ def pvalue(method: str, X_p: np.ndarray, X_q: np.ndarray, seed: int) -> float:
     return classifier_pvalue(classifier, train, test)
 
 
-def run(dims, n: int, reps: int) -> list[dict]:
+def run(dims, n: int, reps: int, tasks=TASKS, methods=DEFAULT_METHODS) -> list[dict]:
     records = []
     for d in dims:
-        for task in TASKS:
+        for task in tasks:
             for rep in range(reps):
                 X_p, X_q = sample(task, n, d, np.random.default_rng(1000 * d + rep))
-                for method in METHODS:
+                for method in methods:
                     record = dict(d=d, task=task, method=method)
                     with stopwatch(record):
                         record["rejected"] = pvalue(method, X_p, X_q, rep) <= LEVEL
                     records.append(record)
-            rates = {m: np.mean([r["rejected"] for r in records[-len(METHODS) * reps:]
-                                 if r["method"] == m]) for m in METHODS}
+            rates = {m: np.mean([r["rejected"] for r in records[-len(methods) * reps:]
+                                 if r["method"] == m]) for m in methods}
             print(f"d={d:3d} {task:10s} "
                   + "  ".join(f"{m} {rate:.2f}" for m, rate in rates.items()), flush=True)
     return records
 
 
-def summarise(records, dims) -> str:
+def summarise(records, dims, tasks=TASKS, methods=DEFAULT_METHODS) -> str:
     rows = []
     for d in dims:
-        for task in TASKS:
+        for task in tasks:
             cells = []
-            for method in METHODS:
+            for method in methods:
                 cell = [r for r in records if (r["d"], r["task"], r["method"]) == (d, task, method)]
                 cells.append(f"{np.mean([r['rejected'] for r in cell]):.2f}")
             rows.append([d, task, *cells])
     seconds = [f"{np.mean([r['seconds'] for r in records if r['method'] == m]):.2f}"
-               for m in METHODS]
+               for m in methods]
     rows.append(["", "seconds per test", *seconds])
-    return markdown_table(["d", "task", *METHODS], rows)
+    return markdown_table(["d", "task", *methods], rows)
 
 
 def main(argv=None) -> list[dict]:
@@ -156,15 +163,17 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--dims", type=int, nargs="+")
     parser.add_argument("--n", type=int, help="rows of each sample (half train, half test)")
     parser.add_argument("--reps", type=int, help="repetitions of each cell")
+    parser.add_argument("--tasks", nargs="+", choices=TASKS, default=TASKS)
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=DEFAULT_METHODS)
     parser.add_argument("--report", help="name of the report in benchmarks/results/")
     args = parser.parse_args(argv)
     dims = args.dims or ([2, 16, 64] if args.full else [2, 16])
     n = args.n or (500 if args.full else 200)
     reps = args.reps or (100 if args.full else 40)
     report = args.report or ("two_sample_full" if args.full else "two_sample")
-    records = run(dims, n, reps)
+    records = run(dims, n, reps, args.tasks, args.methods)
     low, high = binom.interval(0.95, reps, LEVEL)
-    table = summarise(records, dims)
+    table = summarise(records, dims, args.tasks, args.methods)
     command = "python benchmarks/two_sample.py " + " ".join(argv or sys.argv[1:])
     write_report(
         report, "Two-sample tests: size and power", command.strip(),
@@ -172,7 +181,8 @@ def main(argv=None) -> list[dict]:
          f"level {LEVEL}. On `null` it is the size: a valid test's rate lies in "
          f"[{low / reps:.2f}, {high / reps:.2f}] (95% binomial interval of {reps} draws); "
          "elsewhere it is the power. flow, logistic and mlp train on the first half of "
-         "each sample and test on the second; mmd uses all rows. "
+         "each sample and test on the second; default (`two_sample_test` with its "
+         "defaults) on its own random halves; mmd uses all rows. "
          f"flow: `TelescopicDensityRatio(**{FLOW_PARAMS})`; "
          f"permutation tests use {N_PERMUTATIONS} permutations. Task parameters: mean shift "
          f"{MEAN_SHIFT}, covariance change {COV_CHANGE} / sqrt(d), tail weight {TAIL_WEIGHT} "

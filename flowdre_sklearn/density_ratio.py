@@ -64,6 +64,10 @@ def _q_is_standard_normal(estimator) -> bool:
 
 
 STANDARDIZATIONS = ("affine", "quantile")
+#: The parameters that choose the bridge. The functions built on the estimator
+#: (``mutual_information``, ``two_sample_test``) choose one themselves unless the
+#: caller gives any of these.
+BRIDGE_PARAMS = frozenset({"bridge", "n_intervals", "flow"})
 
 
 class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):

@@ -9,6 +9,7 @@ import flowdre_sklearn.mutual_info as mutual_info
 from flowdre_sklearn import FlowTransport, TelescopicDensityRatio, mutual_information
 from flowdre_sklearn._core.budget import (
     BRIDGE_FLOW_STEPS,
+    SINGLE_CLASSIFIER_BATCH,
     bridge_flow_steps,
     time_score_lr,
     time_score_schedule,
@@ -88,14 +89,22 @@ def test_mutual_information_needs_two_rows():
         mutual_information(np.ones((1, 2)), np.ones((1, 1)))
 
 
+class FitLog(list):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batch_sizes = []
+
+
 @pytest.fixture
 def fits(monkeypatch):
-    """The (bridge, n_intervals) of every TelescopicDensityRatio that mutual_information fits."""
-    seen = []
+    """The (bridge, n_intervals) of every TelescopicDensityRatio that mutual_information fits,
+    and their batch sizes in ``fits.batch_sizes``."""
+    seen = FitLog()
     fit = TelescopicDensityRatio._fit
 
     def record(self, *args, **kwargs):
         seen.append((self.bridge, self.n_intervals))
+        seen.batch_sizes.append(self.batch_size)
         return fit(self, *args, **kwargs)
 
     monkeypatch.setattr(TelescopicDensityRatio, "_fit", record)
@@ -123,6 +132,14 @@ def test_large_mutual_information_goes_on_to_the_flow_bridge(fits, monkeypatch):
                                   return_estimator=True, random_state=0)
     assert fits == [("linear", 1), ("flow", 8)]
     assert model.bridge == "flow" and model.flow_ is not None
+    # The pilot's larger batch is its own; the flow bridge keeps the estimator's default.
+    assert fits.batch_sizes == [SINGLE_CLASSIFIER_BATCH, TelescopicDensityRatio().batch_size]
+
+
+def test_a_batch_size_given_is_the_pilots_too(fits):
+    X, Y, _ = make_gaussian_mi(200, d=2, mi=0.5, random_state=0)
+    mutual_information(X, Y, steps=20, hidden_layer_sizes=(8,), batch_size=64, random_state=0)
+    assert fits == [("linear", 1)] and fits.batch_sizes == [64]
 
 
 @pytest.mark.parametrize("given", ["bridge", "n_intervals", "flow"])

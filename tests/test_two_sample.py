@@ -94,6 +94,25 @@ def test_permutation_pvalue_is_uniform_for_exchangeable_values():
     assert low <= rejected <= high
 
 
+@pytest.mark.parametrize("given, fitted", [
+    ({}, ("linear", 1)),
+    ({"bridge": "linear"}, ("linear", 8)),
+    ({"n_intervals": 2}, ("flow", 2)),
+])
+def test_the_model_is_one_classifier_unless_a_bridge_is_given(monkeypatch, given, fitted):
+    seen = []
+
+    def recording_fit(self, X, y=None):
+        seen.append((self.bridge, self.n_intervals))
+        # Stop before training: only the choice of the bridge is under test.
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(TelescopicDensityRatio, "fit", recording_fit)
+    with pytest.raises(RuntimeError, match="stop"):
+        two_sample_test(normal(40), normal(40, seed=1), random_state=0, **given)
+    assert seen == [fitted]
+
+
 def test_mean_shift_is_detected():
     # A shift of 1 in each of 2 coordinates (Jeffreys divergence 2) on 100 held-out
     # rows a side: the statistic is many standard errors from 0, far past p < 0.01.
