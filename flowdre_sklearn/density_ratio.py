@@ -63,6 +63,13 @@ def _q_is_standard_normal(estimator) -> bool:
     return getattr(estimator, "q_is_standard_normal_", True)
 
 
+def balanced_score(lr_p: torch.Tensor, lr_q: torch.Tensor) -> float:
+    """The balanced negative log-loss of :meth:`TelescopicDensityRatio.score` from the
+    log-ratios of a P and a Q sample: ``-log 2`` for a ratio that learned nothing."""
+    softplus = torch.nn.functional.softplus
+    return -float(softplus(-lr_p).mean() + softplus(lr_q).mean()) / 2
+
+
 STANDARDIZATIONS = ("affine", "quantile")
 #: The parameters that choose the bridge. The functions built on the estimator
 #: (``mutual_information``, ``two_sample_test``) choose one themselves unless the
@@ -180,6 +187,11 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         (after early stopping its optimism is small next to its sampling error).
     kl_validation_ : float or None
         Mean log-ratio over the held-out P rows alone (None without validation).
+    validation_score_ : float or None
+        :meth:`score` on the held-out rows of P and Q (None without validation):
+        the balanced negative log-loss of the whole log-ratio, a proper score, so
+        two models fitted on the same rows can be compared by it whatever their
+        bridge.
     history_ : list of dict
         Loss records of the time-score training (``phase`` ``"density_ratio"``)
         and of the validation checks (``"density_ratio_validation"``), each with
@@ -447,18 +459,18 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
             ratio = TelescopicRatio(model, affine, warp)
             # p and q are warped already.
             lr_p, lr_q = ratio.log_ratio_standardized(p), ratio.log_ratio_standardized(q)
-            # The balanced log-loss of score(): log 2 for a ratio that learned nothing.
-            loss = float(torch.nn.functional.softplus(-lr_p).mean()
-                         + torch.nn.functional.softplus(lr_q).mean()) / 2
+            loss = -balanced_score(lr_p, lr_q)
             check_divergence(
                 torch.cat([lr_p, lr_q]), loss, limit=2 * np.log(2), fatal=False,
                 what="The fitted log-ratio",
                 measure="the balanced log-loss", cause="lr (the learning rate)",
             )
-            kl_validation = None
+            kl_validation = validation_score = None
             if p_held is not None:
                 lr_held = ratio.log_ratio_standardized(p_held_t)
                 kl_validation = float(lr_held.mean())
+                validation_score = balanced_score(lr_held,
+                                                  ratio.log_ratio_standardized(q_held_t))
                 lr_p = torch.cat([lr_p, lr_held])
             kl_train = float(lr_p.mean())
         self.ratio_ = ratio
@@ -469,6 +481,7 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         self.validation_loss_ = training.kept_validation_loss
         self.kl_train_ = kl_train
         self.kl_validation_ = kl_validation
+        self.validation_score_ = validation_score
         self.q_is_standard_normal_ = samples.q is None
         self.classes_ = samples.classes
         return self
