@@ -33,6 +33,7 @@ from ._core.telescope import (
     SCHEDULES,
     TelescopicRatio,
     TimeScoreConfig,
+    balanced_score,
     train_time_score,
 )
 from ._core.training import History, Progress
@@ -61,13 +62,6 @@ def _normal_sample_size(n_p: int, n_features: int, n_snapshots: int) -> int:
 
 def _q_is_standard_normal(estimator) -> bool:
     return getattr(estimator, "q_is_standard_normal_", True)
-
-
-def balanced_score(lr_p: torch.Tensor, lr_q: torch.Tensor) -> float:
-    """The balanced negative log-loss of :meth:`TelescopicDensityRatio.score` from the
-    log-ratios of a P and a Q sample: ``-log 2`` for a ratio that learned nothing."""
-    softplus = torch.nn.functional.softplus
-    return -float(softplus(-lr_p).mean() + softplus(lr_q).mean()) / 2
 
 
 STANDARDIZATIONS = ("affine", "quantile")
@@ -694,8 +688,7 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         # again would warn that a model fitted on a DataFrame got no feature names.
         lr_p = self._map_rows(self.ratio_.log_ratio, samples.p)
         lr_q = self._map_rows(self.ratio_.log_ratio, samples.q)
-        loss = np.logaddexp(0, -lr_p).mean() + np.logaddexp(0, lr_q).mean()
-        return float(-loss / 2)
+        return balanced_score(torch.from_numpy(lr_p), torch.from_numpy(lr_q))
 
     @available_if(_q_is_standard_normal)
     def score_samples(self, X) -> np.ndarray:

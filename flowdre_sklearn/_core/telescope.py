@@ -428,6 +428,13 @@ def train_time_score(
     return model, Training(step, kept_step, kept_loss)
 
 
+def balanced_score(lr_p: torch.Tensor, lr_q: torch.Tensor) -> float:
+    """The balanced negative log-loss of the P-against-Q classifier that log-ratios
+    ``lr_p`` (at rows of P) and ``lr_q`` (at rows of Q) define: a proper score,
+    ``-log 2`` for a ratio that learned nothing, higher is better."""
+    return -float(F.softplus(-lr_p).mean() + F.softplus(lr_q).mean()) / 2
+
+
 class TelescopicRatio:
     """A trained time-score model with its standardisation: ``log p - log q`` in data units.
 
