@@ -10,6 +10,7 @@ from flowdre_sklearn import FlowTransport, TelescopicDensityRatio, mutual_inform
 from flowdre_sklearn._core.budget import (
     BRIDGE_FLOW_STEPS,
     SINGLE_CLASSIFIER_BATCH,
+    SINGLE_CLASSIFIER_WEIGHT_DECAY,
     bridge_flow_steps,
     time_score_lr,
     time_score_schedule,
@@ -94,18 +95,20 @@ class FitLog(list):
     def __init__(self) -> None:
         super().__init__()
         self.batch_sizes = []
+        self.weight_decays = []
 
 
 @pytest.fixture
 def fits(monkeypatch):
     """The (bridge, n_intervals) of every TelescopicDensityRatio that mutual_information fits,
-    and their batch sizes in ``fits.batch_sizes``."""
+    their batch sizes in ``fits.batch_sizes`` and weight decays in ``fits.weight_decays``."""
     seen = FitLog()
     fit = TelescopicDensityRatio._fit
 
     def record(self, *args, **kwargs):
         seen.append((self.bridge, self.n_intervals))
         seen.batch_sizes.append(self.batch_size)
+        seen.weight_decays.append(self.weight_decay)
         return fit(self, *args, **kwargs)
 
     monkeypatch.setattr(TelescopicDensityRatio, "_fit", record)
@@ -143,6 +146,19 @@ def test_a_batch_size_given_is_the_pilots_too(fits):
     assert fits == [("linear", 1)] and fits.batch_sizes == [64]
 
 
+def test_the_pilot_decays_its_weights_unless_told_otherwise(fits):
+    # The pilot's estimate is a mean over its own fitting rows: it gets a weight decay
+    # of its own against that optimism; a weight_decay given is the pilot's too, and a
+    # bridge fitted directly keeps the estimator's default.
+    X, Y, _ = make_gaussian_mi(200, d=2, mi=0.5, random_state=0)
+    mutual_information(X, Y, steps=20, hidden_layer_sizes=(8,), random_state=0)
+    mutual_information(X, Y, steps=20, hidden_layer_sizes=(8,), weight_decay=0.0,
+                       random_state=0)
+    assert fits == [("linear", 1)] * 2
+    assert fits.weight_decays == [SINGLE_CLASSIFIER_WEIGHT_DECAY, 0.0]
+    assert SINGLE_CLASSIFIER_WEIGHT_DECAY > 0
+
+
 @pytest.mark.parametrize("given", ["bridge", "n_intervals", "flow"])
 def test_a_bridge_given_is_fitted_without_a_pilot(fits, given):
     X, Y, _ = make_gaussian_mi(200, d=2, mi=0.5, random_state=0)
@@ -156,7 +172,7 @@ def test_no_pilot_above_a_few_features(fits):
     # 3 + 3 features: past SINGLE_CLASSIFIER_FEATURES the flow bridge is fitted directly.
     X, Y, _ = make_gaussian_mi(200, d=6, mi=0.5, random_state=0)
     mutual_information(X, Y, steps=20, hidden_layer_sizes=(8,), random_state=0)
-    assert fits == [("flow", 8)]
+    assert fits == [("flow", 8)] and fits.weight_decays == [0.0]
 
 
 def test_early_stopping_waits_for_learning_to_start():
