@@ -63,6 +63,12 @@ from scipy.stats import multivariate_t, rankdata
 from torch import nn
 
 from flowdre_sklearn import mutual_information
+from flowdre_sklearn._core.budget import (
+    SINGLE_CLASSIFIER_BATCH,
+    SINGLE_CLASSIFIER_FEATURES,
+    SINGLE_CLASSIFIER_NATS,
+    SINGLE_CLASSIFIER_WEIGHT_DECAY,
+)
 from flowdre_sklearn.datasets import gaussian_mi_rho, make_gaussian_mi, make_student_t_mi
 
 from _report import RESULTS, markdown_table, stopwatch, write_report
@@ -458,10 +464,11 @@ def describe(tasks, warp_dim, infonce_steps, n) -> str:
             "(`make_gaussian_mi(n, d=2, mi=0.5)`), a small problem whose "
             "estimate should take seconds.")
     methods = (
-        "Methods: `default` is `mutual_information` with its defaults (up to 4 features a "
-        "single classifier first, on batches of 1024 rows with a weight decay of 0.03, "
-        "replaced by the flow bridge above "
-        "3 nats), `flow` the same with "
+        "Methods: `default` is `mutual_information` with its defaults (up to "
+        f"{SINGLE_CLASSIFIER_FEATURES} features a single classifier first, on batches of "
+        f"{SINGLE_CLASSIFIER_BATCH} rows with a weight decay of "
+        f"{SINGLE_CLASSIFIER_WEIGHT_DECAY:g}, replaced by the flow bridge above "
+        f"{SINGLE_CLASSIFIER_NATS:g} nats), `flow` the same with "
         "`bridge=\"flow\"` (the default before the pilot classifier) and `single` with one "
         "linear-bridge interval (a single classifier between the joint and the product of "
         "marginals), all given the raw columns (which `mutual_information` warps to normal "
