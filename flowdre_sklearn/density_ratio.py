@@ -91,7 +91,12 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         samples; not with ``standardize="quantile"``).
         None: a ``FlowTransport`` whose budget grows with the P rows, with a
         velocity network of three layers of 128 at any dimension; a bridge need
-        only be a path of easy steps, and a closer fit makes ``kl_train_`` optimistic.
+        only be a path of easy steps. A closer fit (a wider network, a longer run,
+        ``FlowTransport()`` with its own defaults) is no better and can be far
+        worse: it spreads the ratio over small steps along the bridge that the time
+        score learns less well from held-out rows than the closing classifier learns
+        the gap a looser flow leaves (in high dimension and on weak dependences alike;
+        ``benchmarks/FINDINGS.md``).
     standardize : {"affine", "quantile"}, default="affine"
         Bijection applied to both samples first. ``"affine"``: column centres and
         one scale; ``"quantile"``: each column warped to normal scores by the pooled
