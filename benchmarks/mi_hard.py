@@ -27,7 +27,7 @@ Methods
 default    ``mutual_information`` with its defaults: up to 4 features one classifier
            (batches of 1024 rows, weight decay 0.03), replaced by the flow bridge when
            its estimate exceeds 3 nats (never on these tasks); above 4 features (the
-           d = 10 tasks) the flow bridge
+           d = 10 tasks) the flow bridge, with an end-to-end loss of weight 0.25
 flow       ``mutual_information(bridge="flow")``: TelescopicDensityRatio along the flow
            bridge, the default of ``mutual_information`` before the pilot classifier
 single     ``mutual_information(bridge="linear", n_intervals=1)``: one classifier between
@@ -64,6 +64,7 @@ from torch import nn
 
 from flowdre_sklearn import mutual_information
 from flowdre_sklearn._core.budget import (
+    MI_END_TO_END_WEIGHT,
     SINGLE_CLASSIFIER_BATCH,
     SINGLE_CLASSIFIER_FEATURES,
     SINGLE_CLASSIFIER_NATS,
@@ -468,7 +469,8 @@ def describe(tasks, warp_dim, infonce_steps, n) -> str:
         f"{SINGLE_CLASSIFIER_FEATURES} features a single classifier first, on batches of "
         f"{SINGLE_CLASSIFIER_BATCH} rows with a weight decay of "
         f"{SINGLE_CLASSIFIER_WEIGHT_DECAY:g}, replaced by the flow bridge above "
-        f"{SINGLE_CLASSIFIER_NATS:g} nats), `flow` the same with "
+        f"{SINGLE_CLASSIFIER_NATS:g} nats; above, the flow bridge with an end-to-end loss "
+        f"of weight {MI_END_TO_END_WEIGHT:g}), `flow` the same with "
         "`bridge=\"flow\"` (the default before the pilot classifier) and `single` with one "
         "linear-bridge interval (a single classifier between the joint and the product of "
         "marginals), all given the raw columns (which `mutual_information` warps to normal "

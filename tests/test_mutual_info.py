@@ -9,8 +9,10 @@ import flowdre_sklearn.mutual_info as mutual_info
 from flowdre_sklearn import FlowTransport, TelescopicDensityRatio, mutual_information
 from flowdre_sklearn._core.budget import (
     BRIDGE_FLOW_STEPS,
+    MI_END_TO_END_WEIGHT,
     SINGLE_CLASSIFIER_BATCH,
     SINGLE_CLASSIFIER_WEIGHT_DECAY,
+    SMALL_DIMENSION,
     bridge_flow_steps,
     time_score_lr,
     time_score_schedule,
@@ -96,6 +98,7 @@ class FitLog(list):
         super().__init__()
         self.batch_sizes = []
         self.weight_decays = []
+        self.end_to_end_weights = []
 
 
 @pytest.fixture
@@ -109,6 +112,7 @@ def fits(monkeypatch):
         seen.append((self.bridge, self.n_intervals))
         seen.batch_sizes.append(self.batch_size)
         seen.weight_decays.append(self.weight_decay)
+        seen.end_to_end_weights.append(self.end_to_end_weight)
         return fit(self, *args, **kwargs)
 
     monkeypatch.setattr(TelescopicDensityRatio, "_fit", record)
@@ -173,6 +177,22 @@ def test_no_pilot_above_a_few_features(fits):
     X, Y, _ = make_gaussian_mi(200, d=6, mi=0.5, random_state=0)
     mutual_information(X, Y, steps=20, hidden_layer_sizes=(8,), random_state=0)
     assert fits == [("flow", 8)] and fits.weight_decays == [0.0]
+
+
+def test_the_end_to_end_loss_follows_the_number_of_features(fits):
+    # Up to SMALL_DIMENSION features the bridge gets the end-to-end loss; above, and in
+    # the pilot (one interval, where it would repeat the interval's loss), it does not;
+    # a weight given is kept.
+    small = dict(steps=20, hidden_layer_sizes=(8,), random_state=0)
+    X, Y, _ = make_gaussian_mi(200, d=2, mi=0.5, random_state=0)
+    mutual_information(X, Y, **small)
+    for d in (SMALL_DIMENSION, SMALL_DIMENSION + 2):
+        X, Y, _ = make_gaussian_mi(200, d=d, mi=0.5, random_state=0)
+        mutual_information(X, Y, bridge="linear", n_intervals=2, **small)
+    mutual_information(X, Y, bridge="linear", n_intervals=2, end_to_end_weight=0.5, **small)
+    assert fits == [("linear", 1)] + [("linear", 2)] * 3
+    assert fits.end_to_end_weights == [0.0, MI_END_TO_END_WEIGHT, 0.0, 0.5]
+    assert MI_END_TO_END_WEIGHT > 0
 
 
 def test_early_stopping_waits_for_learning_to_start():

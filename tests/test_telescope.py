@@ -172,3 +172,27 @@ def test_loss_and_full_loss_are_the_summed_logistic_losses(closing_at):
     full, standard_error = model.full_loss(snapshots)
     assert full == pytest.approx(float(expected), rel=1e-6)
     assert standard_error > 0
+
+
+@pytest.mark.parametrize("closing_at", [None, "end", "start"])
+def test_end_to_end_loss_is_the_logistic_loss_of_the_whole_log_ratio(closing_at):
+    # The whole logit is -sum(x) / 4 (int_0^1 s^3 ds) minus the closing network's
+    # value: P rows carry label 1, Q rows label 0. A logit summed over the wrong
+    # intervals, a missing closing step or swapped labels each change the value.
+    model = known_model(4, closing_at)
+    generator = torch.Generator().manual_seed(1)
+    p, q = (torch.randn(9, 2, generator=generator, dtype=torch.float64) + k for k in (0, 1))
+
+    def whole(x):
+        return -x.sum(-1) / 4 - (0 if closing_at is None else Linear()(x))
+
+    expected = F.softplus(-whole(p)).mean() + F.softplus(whole(q)).mean()
+    torch.testing.assert_close(model.end_to_end_loss(p, q), expected, **CLOSE)
+    # Weighted into the validation loss between the first and the last snapshot.
+    n_snapshots = 4 + 1 + (closing_at is not None)
+    snapshots = [p, *(torch.randn(9, 2, generator=generator, dtype=torch.float64)
+                      for _ in range(n_snapshots - 2)), q]
+    plain, plain_error = model.full_loss(snapshots)
+    weighted, weighted_error = model.full_loss(snapshots, end_to_end_weight=0.5)
+    assert weighted - plain == pytest.approx(0.5 * float(expected), rel=1e-6)
+    assert weighted_error > plain_error

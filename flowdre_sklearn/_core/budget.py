@@ -107,6 +107,25 @@ SINGLE_CLASSIFIER_BATCH = 1024
 #: ``mi_hard_pilot_decay_3seeds.md``). A decay of 0.1 shrank more: the spiral -17%.
 SINGLE_CLASSIFIER_WEIGHT_DECAY = 0.03
 
+#: Weight of the end-to-end loss (the logistic loss of the whole log-ratio, see
+#: ``TelescopicDensityRatio``'s ``end_to_end_weight``) in mutual information up to
+#: ``SMALL_DIMENSION`` features. A dependence of a nat or less spread over eight
+#: intervals is a weak signal in each: on 10,000 rows of a 5+5 Student-t with one
+#: degree of freedom (0.80 nats) the time score of one seed in three sat near chance
+#: until it stopped, at 0.08 nats, where this weight gives 0.66 (over three seeds
+#: -44% becomes -10%, and at 20,000 rows -7% becomes -6%); at 5000 rows it takes the
+#: 5+5 Student-t tasks from -16%, -9% and -3% (1, 2 and 5 degrees of freedom) to
+#: -11%, +5% and +3%, and the Gaussian task at 10 features from 2.45 to 2.47 nats
+#: (2.5). A weight of 1 or 4 helped the first task more (-4%, -5%) and sank two seeds
+#: of three of the last to 0.01-0.07 nats: the loss is then mostly one classifier's,
+#: on a fixed Q (``benchmarks/FINDINGS.md``).
+MI_END_TO_END_WEIGHT = 0.25
+
+
+def mi_end_to_end_weight(n_features: int) -> float:
+    """``end_to_end_weight`` of :func:`mutual_information` for ``n_features`` (X and Y)."""
+    return MI_END_TO_END_WEIGHT if n_features <= SMALL_DIMENSION else 0.0
+
 
 def bridge_flow_steps(n_rows: int, batch_size: int) -> int:
     """Flow-matching steps of the bridge flow for ``n_rows`` rows of P."""

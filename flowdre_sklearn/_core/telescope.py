@@ -144,6 +144,18 @@ class TimeScoreModel(nn.Module):
             loss = loss + logistic_loss(self.closing_logit(gap[1]), self.closing_logit(gap[0]))
         return loss
 
+    def end_to_end_loss(self, p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """The logistic loss of the whole log-ratio between rows of P and rows of Q.
+
+        The logit is the telescoped sum, every interval's (and the closing step's),
+        so the true ratios minimise this loss as they minimise each interval's.
+        """
+        logits = self.interval_logits(torch.stack([p, q]).expand(self.n_intervals, 2,
+                                                                 *p.shape)).sum(0)
+        if self.closing is not None:
+            logits = logits + self.closing_logit(torch.stack([p, q]))
+        return F.softplus(-logits[0]).mean() + F.softplus(logits[1]).mean()
+
     @torch.no_grad()
     def interval_logit(self, j: int, x: torch.Tensor, max_points: int = 2**16) -> torch.Tensor:
         """``R_j(x_i)`` for one interval ``j`` at every row, in chunks of rows, shape (n,)."""
@@ -171,12 +183,15 @@ class TimeScoreModel(nn.Module):
         return total
 
     @torch.no_grad()
-    def full_loss(self, snapshots: list[torch.Tensor]) -> tuple[float, float]:
+    def full_loss(self, snapshots: list[torch.Tensor],
+                  end_to_end_weight: float = 0.0) -> tuple[float, float]:
         """The training loss over whole snapshots (of any sizes), and about its standard error.
 
-        The snapshots are laid out as in training (see ``split_closing``). The
-        loss is a sum of means over rows; the standard error treats the rows of
-        each mean as independent draws and the means as independent of each other.
+        The snapshots are laid out as in training (see ``split_closing``), the
+        end-to-end loss (``end_to_end_loss``, between the first and the last
+        snapshot) weighted by ``end_to_end_weight``. The loss is a sum of means
+        over rows; the standard error treats the rows of each mean as independent
+        draws and the means as independent of each other.
         """
         bridge, gap = split_closing(snapshots, self.closing_at)
         per_row = []
@@ -187,6 +202,9 @@ class TimeScoreModel(nn.Module):
         if gap is not None:
             per_row += [F.softplus(-self.closing_logit(gap[0])),
                         F.softplus(self.closing_logit(gap[1]))]
+        if end_to_end_weight:
+            per_row += [end_to_end_weight * F.softplus(-self.log_p_minus_log_q(snapshots[0])),
+                        end_to_end_weight * F.softplus(self.log_p_minus_log_q(snapshots[-1]))]
         loss = sum(float(v.mean()) for v in per_row)
         variance = sum(float(v.var()) / v.numel() for v in per_row)
         return loss, variance**0.5
@@ -291,6 +309,7 @@ class TimeScoreConfig:
     lr: float
     lr_schedule: str
     weight_decay: float
+    end_to_end_weight: float
     n_iter_no_change: int
 
     @property
@@ -350,6 +369,10 @@ def train_time_score(
     (a correlated Gaussian) to several thousand (a spiral, a dependence through a
     shared scale).
 
+    ``config.end_to_end_weight`` adds that weight times ``end_to_end_loss``
+    (the whole log-ratio between the batch's P and Q rows) to each step's loss
+    and to the held-out loss.
+
     ``fresh_batches(size, generator)``, when given, draws each training batch
     (shape ``(len(snapshots), size, d)``, as the snapshots are laid out) in place
     of rows of ``snapshots`` (see ``FreshLinearBridge``); the snapshots then give
@@ -379,7 +402,7 @@ def train_time_score(
     # could over-fit, and the loss only wanders on a plateau.
     armed, start = validation is None, None
     if validation is not None:
-        start_loss, start_error = model.full_loss(validation)
+        start_loss, start_error = model.full_loss(validation, config.end_to_end_weight)
         start = start_loss - start_error
     step = 0
     for step in range(1, steps + 1):
@@ -393,11 +416,15 @@ def train_time_score(
             batch = fresh_batches(size, generator)
         bridge, gap = split_closing(batch, closing_at)
         loss = model.loss(bridge[:-1], bridge[1:], gap)
+        if config.end_to_end_weight:
+            # P is the first snapshot and Q the last in every layout.
+            loss = loss + config.end_to_end_weight * model.end_to_end_loss(batch[0], batch[-1])
         descend(optimizer, scheduler, loss)
         log.add(step, loss)
         if validation is None or (step % check_every and step != steps):
             continue
-        validation_loss, standard_error = model.full_loss(validation)
+        validation_loss, standard_error = model.full_loss(validation,
+                                                          config.end_to_end_weight)
         history.append({"phase": "density_ratio_validation", "step": step,
                         "loss": validation_loss})
         if best is None or validation_loss < best[0]:
