@@ -11,6 +11,7 @@ from flowdre_sklearn import (
     mutual_information,
 )
 from flowdre_sklearn._compat import InvalidParameterError
+from flowdre_sklearn._core.budget import MI_END_TO_END_WEIGHT
 from flowdre_sklearn.datasets import make_gaussian_mi
 from flowdre_sklearn.divergence import folds, summarise
 from flowdre_sklearn.mutual_info import derangement
@@ -136,10 +137,12 @@ def test_kl_between_gaussians_is_close_to_the_truth():
 def test_default_mutual_information_is_the_in_sample_float():
     X, Y, _ = make_gaussian_mi(80, d=2, mi=0.5, random_state=0)
     mi = mutual_information(X, Y, n_shuffles=2, **TINY)
-    # The recipe of the releases before cross-fitting, by hand.
+    # The recipe of the releases before cross-fitting, by hand (with the end-to-end
+    # loss that mutual_information adds in a few dimensions).
     rng = np.random.default_rng(0)
     product = np.vstack([np.hstack([X, Y[derangement(80, rng)]]) for _ in range(2)])
-    estimator = TelescopicDensityRatio(standardize="quantile", **TINY)
+    estimator = TelescopicDensityRatio(standardize="quantile",
+                                       end_to_end_weight=MI_END_TO_END_WEIGHT, **TINY)
     assert type(mi) is float
     assert mi == estimator._fit_product(np.hstack([X, Y]), product, 1).kl_train_
     mi_too, model = mutual_information(X, Y, n_shuffles=2, return_estimator=True, **TINY)
