@@ -150,10 +150,10 @@ class TimeScoreModel(nn.Module):
         The logit is the telescoped sum, every interval's (and the closing step's),
         so the true ratios minimise this loss as they minimise each interval's.
         """
-        logits = self.interval_logits(torch.stack([p, q]).expand(self.n_intervals, 2,
-                                                                 *p.shape)).sum(0)
+        rows = torch.stack([p, q])
+        logits = self.interval_logits(rows.expand(self.n_intervals, *rows.shape)).sum(0)
         if self.closing is not None:
-            logits = logits + self.closing_logit(torch.stack([p, q]))
+            logits = logits + self.closing_logit(rows)
         return F.softplus(-logits[0]).mean() + F.softplus(logits[1]).mean()
 
     @torch.no_grad()
