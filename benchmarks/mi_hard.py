@@ -5,7 +5,8 @@ Every task gives paired samples ``X, Y`` with a known MI in nats:
 Tasks
 -----
 student-t-dfDF-dD  blocks of a multivariate Student-t (``make_student_t_mi``, ``rho = 0``),
-                   ``DF`` in 1, 2, 5 and total dimension ``D`` in 4 (2 + 2) and 10 (5 + 5);
+                   ``DF`` in 1, 2, 5 and total dimension ``D`` in 4 (2 + 2), 10 (5 + 5)
+                   and 20 (10 + 10);
                    uncorrelated, dependent only through the shared random scale, with no
                    variance at ``DF <= 2`` and no mean at ``DF = 1``
 warp-cube          correlated Gaussians (``make_gaussian_mi``, d = 4, MI = 1 nat) with
@@ -27,7 +28,8 @@ Methods
 default    ``mutual_information`` with its defaults: up to 4 features one classifier
            (batches of 1024 rows, weight decay 0.03), replaced by the flow bridge when
            its estimate exceeds 3 nats (never on these tasks); above 4 features (the
-           d = 10 tasks) the flow bridge, with an end-to-end loss of weight 0.25
+           d = 10 and 20 tasks) the flow bridge, with an end-to-end loss of weight 0.25
+           up to 10 features
 flow       ``mutual_information(bridge="flow")``: TelescopicDensityRatio along the flow
            bridge, the default of ``mutual_information`` before the pilot classifier
 single     ``mutual_information(bridge="linear", n_intervals=1)``: one classifier between
@@ -64,6 +66,7 @@ from torch import nn
 
 from flowdre_sklearn import mutual_information
 from flowdre_sklearn._core.budget import (
+    MI_END_TO_END_FEATURES,
     MI_END_TO_END_WEIGHT,
     SINGLE_CLASSIFIER_BATCH,
     SINGLE_CLASSIFIER_FEATURES,
@@ -75,7 +78,7 @@ from flowdre_sklearn.datasets import gaussian_mi_rho, make_gaussian_mi, make_stu
 from _report import RESULTS, markdown_table, stopwatch, write_report
 
 METHODS = ["default", "flow", "single", "oracle", "ksg", "infonce"]
-STUDENT_T = [f"student-t-df{df}-d{d}" for d in (4, 10) for df in (1, 2, 5)]
+STUDENT_T = [f"student-t-df{df}-d{d}" for d in (4, 10, 20) for df in (1, 2, 5)]
 WARPS = {
     "cube": lambda x: x**3,
     "sinh": lambda x: np.sinh(2 * x),
@@ -470,7 +473,8 @@ def describe(tasks, warp_dim, infonce_steps, n) -> str:
         f"{SINGLE_CLASSIFIER_BATCH} rows with a weight decay of "
         f"{SINGLE_CLASSIFIER_WEIGHT_DECAY:g}, replaced by the flow bridge above "
         f"{SINGLE_CLASSIFIER_NATS:g} nats; above, the flow bridge with an end-to-end loss "
-        f"of weight {MI_END_TO_END_WEIGHT:g}), `flow` the same with "
+        f"of weight {MI_END_TO_END_WEIGHT:g} up to {MI_END_TO_END_FEATURES} features), "
+        "`flow` the same with "
         "`bridge=\"flow\"` (the default before the pilot classifier) and `single` with one "
         "linear-bridge interval (a single classifier between the joint and the product of "
         "marginals), all given the raw columns (which `mutual_information` warps to normal "

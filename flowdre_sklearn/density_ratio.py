@@ -116,7 +116,7 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         paper's bridge) and closed at the Q end. The log-ratio is mostly read at
         P-like points, where a Q-end closing classifier extrapolates (see the README).
     hidden_layer_sizes : sequence of int or "auto", default="auto"
-        Hidden widths of ``r(x, s)``. ``"auto"``: (64, 64) up to 10 features,
+        Hidden widths of ``r(x, s)``. ``"auto"``: (64, 64) up to 20 features,
         (128, 128) above, and (256, 256) above 128 features when P has at least
         150 fitting rows per feature: a log-ratio in d dimensions is often a form
         of rank about d, which a narrower layer cannot represent, while a wider
@@ -140,17 +140,17 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
     quadrature_panels : int, default=1
         Panels per interval, with the same trade-off.
     steps : int or "auto", default="auto"
-        Most Adam steps of the time score. ``"auto"``: 10,000 up to 10 features
+        Most Adam steps of the time score. ``"auto"``: 10,000 up to 20 features
         (1000 without held-out rows), 2000 above.
     batch_size : int, default=256
         Rows drawn from every snapshot per step.
     lr : float or "auto", default="auto"
-        Initial learning rate. ``"auto"``: 3e-3 up to 10 features, 1e-3 above,
+        Initial learning rate. ``"auto"``: 3e-3 up to 20 features, 1e-3 above,
         where the wider network over-fits sooner. Lower it if the fit diverges.
     lr_schedule : {"auto", "cosine", "plateau"}, default="auto"
         ``"cosine"`` decays the rate over ``steps``; ``"plateau"`` holds it while the
         held-out loss improves, then decays it and stops. ``"auto"``: ``"plateau"`` up
-        to 10 features with held-out rows, else ``"cosine"`` (wider nets over-fit early).
+        to 20 features with held-out rows, else ``"cosine"`` (wider nets over-fit early).
     weight_decay : float, default=0.0
         Decoupled weight decay (AdamW); raise it against over-fitting.
     end_to_end_weight : float, default=0.0
@@ -162,8 +162,8 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         ratio's signal where each interval's is weak. A ratio of a nat or less
         spread over eight intervals can leave the held-out loss near chance for
         thousands of steps; raise it (:func:`mutual_information` uses 0.25 up to
-        10 features) when ``history_`` shows that. A large weight makes the fit a
-        single classifier's, which over-fits a small ratio on a fixed Q sample.
+        10 features) when ``history_`` shows that. A large weight makes the fit
+        mostly a single classifier's, which can lose a weak ratio altogether.
     validation_fraction : float, default=0.1
         Share of each sample held out to stop training once the held-out loss is
         clearly past its best (``0``: no hold-out). Without it the network learns the

@@ -9,6 +9,7 @@ import flowdre_sklearn.mutual_info as mutual_info
 from flowdre_sklearn import FlowTransport, TelescopicDensityRatio, mutual_information
 from flowdre_sklearn._core.budget import (
     BRIDGE_FLOW_STEPS,
+    MI_END_TO_END_FEATURES,
     MI_END_TO_END_WEIGHT,
     SINGLE_CLASSIFIER_BATCH,
     SINGLE_CLASSIFIER_WEIGHT_DECAY,
@@ -180,13 +181,13 @@ def test_no_pilot_above_a_few_features(fits):
 
 
 def test_the_end_to_end_loss_follows_the_number_of_features(fits):
-    # Up to SMALL_DIMENSION features the bridge gets the end-to-end loss; above, and in
+    # Up to MI_END_TO_END_FEATURES features the bridge gets the end-to-end loss; above, and in
     # the pilot (one interval, where it would repeat the interval's loss), it does not;
     # a weight given is kept.
     small = dict(steps=20, hidden_layer_sizes=(8,), random_state=0)
     X, Y, _ = make_gaussian_mi(200, d=2, mi=0.5, random_state=0)
     mutual_information(X, Y, **small)
-    for d in (SMALL_DIMENSION, SMALL_DIMENSION + 2):
+    for d in (MI_END_TO_END_FEATURES, MI_END_TO_END_FEATURES + 2):
         X, Y, _ = make_gaussian_mi(200, d=d, mi=0.5, random_state=0)
         mutual_information(X, Y, bridge="linear", n_intervals=2, **small)
     mutual_information(X, Y, bridge="linear", n_intervals=2, end_to_end_weight=0.5, **small)
@@ -214,16 +215,18 @@ def test_budgets_follow_the_problem():
     assert bridge_flow_steps(10**7, 128) == high
     steps = [bridge_flow_steps(n, 128) for n in (4000, 8000, 16000, 32000)]
     assert steps == sorted(steps) and steps[-1] > 2 * steps[0]
-    assert time_score_width(2, 1000) == time_score_width(10, 1000) == (64, 64)
-    assert time_score_width(20, 1000) == (128, 128)
+    above = SMALL_DIMENSION + 1
+    assert time_score_width(2, 1000) == time_score_width(SMALL_DIMENSION, 1000) == (64, 64)
+    assert time_score_width(above, 1000) == (128, 128)
     # The width grows with the dimension where the rows can pin a wider layer down.
     assert time_score_width(160, 28800)[0] > time_score_width(128, 28800)[0]
     assert time_score_width(160, 14400) == (128, 128)
-    assert time_score_schedule(2) == "plateau" and time_score_schedule(20) == "cosine"
+    assert time_score_schedule(SMALL_DIMENSION) == "plateau"
+    assert time_score_schedule(above) == "cosine"
     # Without held-out rows a plateau cannot be seen: a fixed, decayed budget.
     assert time_score_schedule(2, validated=False) == "cosine"
     assert time_score_steps(2, validated=False) < time_score_steps(2)
-    assert time_score_lr(2) > time_score_lr(20)
+    assert time_score_lr(SMALL_DIMENSION) > time_score_lr(above)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 2))
     model = TelescopicDensityRatio(bridge="linear", n_intervals=1, random_state=0).fit(
