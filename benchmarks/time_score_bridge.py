@@ -75,7 +75,7 @@ def main(argv=None) -> None:
     config = TelescopicDensityRatio(
         hidden_layer_sizes=(64, 64), time_frequencies=args.time_frequencies, steps=args.steps,
         lr=1e-3, lr_schedule="cosine",
-    )._time_score_config(d, validated=False)
+    )._time_score_config(d, n, validated=False)
     model, _ = train_time_score(
         [torch.tensor(s, dtype=torch.float32) for s in snapshots], config,
         closing_at=closing_at, generator=generator, progress=Progress(0), history=[],
