@@ -150,11 +150,16 @@ class TimeScoreModel(nn.Module):
         The logit is the telescoped sum, every interval's (and the closing step's),
         so the true ratios minimise this loss as they minimise each interval's.
         """
-        rows = torch.stack([p, q])
-        logits = self.interval_logits(rows.expand(self.n_intervals, *rows.shape)).sum(0)
-        if self.closing is not None:
-            logits = logits + self.closing_logit(rows)
+        logits = self.whole_logit(torch.stack([p, q]))
         return F.softplus(-logits[0]).mean() + F.softplus(logits[1]).mean()
+
+    def whole_logit(self, x: torch.Tensor) -> torch.Tensor:
+        """``log p - log q`` at rows ``x`` (of any leading shape): every interval's
+        logit summed, plus the closing step's; all at once, with gradients."""
+        logits = self.interval_logits(x.expand(self.n_intervals, *x.shape)).sum(0)
+        if self.closing is not None:
+            logits = logits + self.closing_logit(x)
+        return logits
 
     @torch.no_grad()
     def interval_logit(self, j: int, x: torch.Tensor, max_points: int = 2**16) -> torch.Tensor:
@@ -177,10 +182,9 @@ class TimeScoreModel(nn.Module):
     @torch.no_grad()
     def log_p_minus_log_q(self, x: torch.Tensor, max_points: int = 2**16) -> torch.Tensor:
         """``-int_0^1 r(x, s) ds`` (plus the closing logit), in chunks of rows, shape (n,)."""
-        total = self.logits_everywhere(x, max_points).sum(0)
-        if self.closing is not None:
-            total = total + self.closing_logit(x)
-        return total
+        chunk = max(1, max_points // self.nodes.numel())
+        parts = [self.whole_logit(rows) for rows in x.split(chunk)]
+        return torch.cat(parts) if parts else x.new_zeros(0)
 
     @torch.no_grad()
     def full_loss(self, snapshots: list[torch.Tensor],
