@@ -34,7 +34,7 @@ from ._core.telescope import (
     TelescopicRatio,
     TimeScoreConfig,
     balanced_score,
-    train_time_score,
+    train_best_time_score,
 )
 from ._core.training import History, Progress
 from ._core.warp import NormalScoreWarp
@@ -171,6 +171,16 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
     n_iter_no_change : int, default=8
         Validation checks in a row worse than the best before training stops;
         raise it if training stops while the loss still falls.
+    n_init : int, default=1
+        Times the time score is trained, each from a fresh initialisation and
+        batch order on the same bridge; the one with the lowest held-out loss is
+        kept (as :class:`sklearn.mixture.GaussianMixture`'s ``n_init`` keeps the
+        best of its runs). A weak ratio can leave the loss at a saddle near chance
+        until early stopping ends the run, in some initialisations and not others;
+        raise it when repeated fits with different ``random_state`` disagree that
+        way (``kl_train_`` near 0 in some). Costs one training per
+        initialisation; without held-out rows (``validation_fraction=0``) there is
+        nothing to choose by and one is trained.
     dtype : {"float32", "float64"}, default="float32"
         Floating-point precision of the networks and of the computation.
     device : str or torch.device, default="auto"
@@ -288,6 +298,7 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         "end_to_end_weight": [Interval(Real, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
         "dtype": [StrOptions(set(TORCH_DTYPES))],
         "device": [str, torch.device],
         "random_state": ["random_state"],
@@ -318,6 +329,7 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         end_to_end_weight: float = 0.0,
         validation_fraction: float = 0.1,
         n_iter_no_change: int = 8,
+        n_init: int = 1,
         dtype: str = "float32",
         device: str | torch.device = "auto",
         random_state=None,
@@ -343,6 +355,7 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         self.end_to_end_weight = end_to_end_weight
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.n_init = n_init
         self.dtype = dtype
         self.device = device
         self.random_state = random_state
@@ -465,10 +478,10 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
             if p_held_t is not None:
                 validation = [affine.to_flow(s)
                               for s in self._snapshots(flow, p_held_t, q_held_t, generator)]
-            model, training = train_time_score(
-                snapshots, config, closing_at=self._closing_at(), generator=generator,
-                progress=Progress(self.verbose), history=history, validation=validation,
-                fresh_batches=fresh,
+            model, training = train_best_time_score(
+                self.n_init, snapshots, config, closing_at=self._closing_at(),
+                generator=generator, progress=Progress(self.verbose), history=history,
+                validation=validation, fresh_batches=fresh,
             )
             ratio = TelescopicRatio(model, affine, warp)
             # p and q are warped already.

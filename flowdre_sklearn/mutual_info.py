@@ -15,6 +15,7 @@ from ._core.budget import (
     SINGLE_CLASSIFIER_NATS,
     SINGLE_CLASSIFIER_WEIGHT_DECAY,
     mi_end_to_end_weight,
+    mi_time_score_inits,
 )
 from .density_ratio import BRIDGE_PARAMS, TelescopicDensityRatio
 from .divergence import CV_CONSTRAINTS, DivergenceEstimate, cross_fit, folds
@@ -125,7 +126,10 @@ def mutual_information(
         of each variable) and makes heavy-tailed columns tame. ``end_to_end_weight``
         defaults to 0.25 up to 10 features (and 0 above): a small MI spread over
         the bridge's intervals is a weak signal in each, and the whole ratio's
-        loss keeps the time score from stalling near chance.
+        loss keeps the time score from stalling near chance. ``n_init`` defaults
+        to 3 from 11 to 20 features (and 1 elsewhere): there, with no end-to-end
+        loss, the time score of a weak dependence stalls near chance in some
+        initialisations, and the one with the lowest held-out loss is kept.
 
     Returns
     -------
@@ -186,6 +190,7 @@ def mutual_information(
     params.setdefault("random_state", seed)
     params.setdefault("standardize", "quantile")
     params.setdefault("end_to_end_weight", mi_end_to_end_weight(joint.shape[1]))
+    params.setdefault("n_init", mi_time_score_inits(joint.shape[1]))
     choose_bridge = (joint.shape[1] <= SINGLE_CLASSIFIER_FEATURES
                      and not params.keys() & BRIDGE_PARAMS)
 

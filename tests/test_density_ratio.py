@@ -198,6 +198,27 @@ def test_early_stopping_on_held_out_rows():
             < abs(full.kl_divergence(fresh) - true_kl) - 0.1)
 
 
+def test_n_init_keeps_the_lowest_held_out_loss():
+    # The first of n_init runs is the one n_init=1 trains (the same generator state), so
+    # the best of three can only match or beat it on the held-out loss; each run adds
+    # its own validation records to history_. Without held-out rows one run is trained.
+    X_p, X_q, _ = make_gaussian_pair(300, 300, d=2, shift=1.0, random_state=0)
+    settings = dict(bridge="linear", n_intervals=2, hidden_layer_sizes=(8,), steps=100,
+                    random_state=0)
+    one = TelescopicDensityRatio(**settings).fit(X_p, X_q)
+    best = TelescopicDensityRatio(n_init=3, **settings).fit(X_p, X_q)
+
+    def checks(model):
+        return sum(r["phase"] == "density_ratio_validation" for r in model.history_)
+
+    assert best.validation_loss_ <= one.validation_loss_
+    assert checks(best) > 2 * checks(one) > 0
+    unvalidated = dict(settings, validation_fraction=0.0)
+    three, one = (TelescopicDensityRatio(n_init=n, **unvalidated).fit(X_p, X_q).history_
+                  for n in (3, 1))
+    assert [(r["step"], r["loss"]) for r in three] == [(r["step"], r["loss"]) for r in one]
+
+
 def test_an_unseeded_flow_is_seeded_by_the_estimator():
     # A seeded fit must be reproducible even when the flow passed has no seed of its own,
     # and leave the user's flow unseeded (it is cloned); a seeded flow keeps its seed.

@@ -11,6 +11,7 @@ from flowdre_sklearn._core.budget import (
     BRIDGE_FLOW_STEPS,
     MI_END_TO_END_FEATURES,
     MI_END_TO_END_WEIGHT,
+    MI_TIME_SCORE_INITS,
     SINGLE_CLASSIFIER_BATCH,
     SINGLE_CLASSIFIER_WEIGHT_DECAY,
     SMALL_DIMENSION,
@@ -100,6 +101,7 @@ class FitLog(list):
         self.batch_sizes = []
         self.weight_decays = []
         self.end_to_end_weights = []
+        self.inits = []
 
 
 @pytest.fixture
@@ -114,6 +116,7 @@ def fits(monkeypatch):
         seen.batch_sizes.append(self.batch_size)
         seen.weight_decays.append(self.weight_decay)
         seen.end_to_end_weights.append(self.end_to_end_weight)
+        seen.inits.append(self.n_init)
         return fit(self, *args, **kwargs)
 
     monkeypatch.setattr(TelescopicDensityRatio, "_fit", record)
@@ -194,6 +197,21 @@ def test_the_end_to_end_loss_follows_the_number_of_features(fits):
     assert fits == [("linear", 1)] + [("linear", 2)] * 3
     assert fits.end_to_end_weights == [0.0, MI_END_TO_END_WEIGHT, 0.0, 0.5]
     assert MI_END_TO_END_WEIGHT > 0
+
+
+def test_the_time_score_inits_follow_the_number_of_features(fits):
+    # Between MI_END_TO_END_FEATURES and SMALL_DIMENSION features, where the time score
+    # has no end-to-end loss to pull it off a saddle, the bridge is trained from several
+    # initialisations; elsewhere from one; an n_init given is kept.
+    small = dict(bridge="linear", n_intervals=2, steps=20, hidden_layer_sizes=(8,),
+                 random_state=0)
+    for d in (MI_END_TO_END_FEATURES, MI_END_TO_END_FEATURES + 2, SMALL_DIMENSION,
+              SMALL_DIMENSION + 2):
+        X, Y, _ = make_gaussian_mi(200, d=d, mi=0.5, random_state=0)
+        mutual_information(X, Y, **small)
+    mutual_information(X, Y, n_init=2, **small)
+    assert fits.inits == [1, MI_TIME_SCORE_INITS, MI_TIME_SCORE_INITS, 1, 2]
+    assert MI_TIME_SCORE_INITS > 1
 
 
 def test_early_stopping_waits_for_learning_to_start():

@@ -459,6 +459,18 @@ def train_time_score(
     return model, Training(step, kept_step, kept_loss)
 
 
+def train_best_time_score(n_init: int, *args, validation=None, **kwargs):
+    """The best of ``n_init`` runs of ``train_time_score`` (each from the generator's
+    next state) by held-out loss; a single run without held-out rows."""
+    best = None
+    for _ in range(n_init if validation is not None else 1):
+        model, training = train_time_score(*args, validation=validation, **kwargs)
+        # With held-out rows every run has a kept loss (one is taken at the last step).
+        if best is None or training.kept_validation_loss < best[1].kept_validation_loss:
+            best = model, training
+    return best
+
+
 def balanced_score(lr_p: torch.Tensor, lr_q: torch.Tensor) -> float:
     """The balanced negative log-loss of the P-against-Q classifier that log-ratios
     ``lr_p`` (at rows of P) and ``lr_q`` (at rows of Q) define: a proper score,
