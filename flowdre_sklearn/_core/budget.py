@@ -143,9 +143,9 @@ MI_END_TO_END_FEATURES = 10
 #: near chance until early stopping ends the run in some initialisations and not in
 #: others: on 10+10 Student-t blocks with 5 degrees of freedom (0.33 nats, 5000 rows)
 #: four seeds of ten stopped at 0.04-0.08 nats with one initialisation and one of ten
-#: with three (``benchmarks/FINDINGS.md``). Below, the end-to-end loss does that work
-#: in one training; above, where the time score is larger and trained longer, three
-#: trainings have not been measured against one.
+#: with three (``benchmarks/FINDINGS.md``). Up to 10 features the end-to-end loss does
+#: that work in one training, and three were no closer on the 5+5 Student-t blocks; at
+#: 40, with the small budget, they did not stop the 20+20 blocks from stalling.
 MI_TIME_SCORE_INITS = 3
 
 
