@@ -459,7 +459,12 @@ def train_time_score(
     return model, Training(step, kept_step, kept_loss)
 
 
-def train_best_time_score(n_init: int, *args, validation=None, **kwargs):
+def train_best_time_score(
+    n_init: int,
+    *args,
+    validation: list[torch.Tensor] | None = None,
+    **kwargs,
+) -> tuple[TimeScoreModel, Training]:
     """The best of ``n_init`` runs of ``train_time_score`` (each from the generator's
     next state) by held-out loss; a single run without held-out rows."""
     best = None
