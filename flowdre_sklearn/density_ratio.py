@@ -141,7 +141,9 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         Panels per interval, with the same trade-off.
     steps : int or "auto", default="auto"
         Most Adam steps of the time score. ``"auto"``: 10,000 up to 20 features
-        (1000 without held-out rows), 2000 above.
+        (1000 without held-out rows); above, 2000 or 16 passes over the fitting
+        rows of P, whichever is more (early stopping on the held-out rows ends
+        the run sooner where the network starts to learn the rows by heart).
     batch_size : int, default=256
         Rows drawn from every snapshot per step.
     lr : float or "auto", default="auto"
@@ -519,7 +521,7 @@ class TelescopicDensityRatio(TorchEstimatorMixin, BaseEstimator):
         by the rules of ``_core.budget`` for the problem's size (and nowhere else)."""
         d = n_features
         resolved = {"hidden_layer_sizes": time_score_width(d, n_rows), "lr": time_score_lr(d),
-                    "steps": time_score_steps(d, validated),
+                    "steps": time_score_steps(d, n_rows, self.batch_size, validated),
                     "lr_schedule": time_score_schedule(d, validated)}
         config = {field.name: getattr(self, field.name) for field in fields(TimeScoreConfig)}
         config.update({k: v for k, v in resolved.items() if _is_auto(config[k])})

@@ -127,9 +127,9 @@ def mutual_information(
         defaults to 0.25 up to 10 features (and 0 above): a small MI spread over
         the bridge's intervals is a weak signal in each, and the whole ratio's
         loss keeps the time score from stalling near chance. ``n_init`` defaults
-        to 3 from 11 to 20 features (and 1 elsewhere): there, with no end-to-end
-        loss, the time score of a weak dependence stalls near chance in some
-        initialisations, and the one with the lowest held-out loss is kept.
+        to 3 from 5 to 20 features (and 1 elsewhere): there the time score of a
+        weak dependence stalls near chance in some initialisations, and the one
+        with the lowest held-out loss is kept.
 
     Returns
     -------

@@ -13,6 +13,7 @@ from flowdre_sklearn._core.budget import (
     MI_END_TO_END_WEIGHT,
     MI_TIME_SCORE_INITS,
     SINGLE_CLASSIFIER_BATCH,
+    SINGLE_CLASSIFIER_FEATURES,
     SINGLE_CLASSIFIER_WEIGHT_DECAY,
     SMALL_DIMENSION,
     bridge_flow_steps,
@@ -200,17 +201,17 @@ def test_the_end_to_end_loss_follows_the_number_of_features(fits):
 
 
 def test_the_time_score_inits_follow_the_number_of_features(fits):
-    # Between MI_END_TO_END_FEATURES and SMALL_DIMENSION features, where the time score
-    # has no end-to-end loss to pull it off a saddle, the bridge is trained from several
-    # initialisations; elsewhere from one; an n_init given is kept.
+    # Above SINGLE_CLASSIFIER_FEATURES and up to SMALL_DIMENSION features, where the time
+    # score of a weak dependence can stall at a saddle in some initialisations, the
+    # bridge is trained from several; elsewhere from one; an n_init given is kept.
     small = dict(bridge="linear", n_intervals=2, steps=20, hidden_layer_sizes=(8,),
                  random_state=0)
-    for d in (MI_END_TO_END_FEATURES, MI_END_TO_END_FEATURES + 2, SMALL_DIMENSION,
-              SMALL_DIMENSION + 2):
+    for d in (SINGLE_CLASSIFIER_FEATURES, SINGLE_CLASSIFIER_FEATURES + 2,
+              MI_END_TO_END_FEATURES + 2, SMALL_DIMENSION, SMALL_DIMENSION + 2):
         X, Y, _ = make_gaussian_mi(200, d=d, mi=0.5, random_state=0)
         mutual_information(X, Y, **small)
     mutual_information(X, Y, n_init=2, **small)
-    assert fits.inits == [1, MI_TIME_SCORE_INITS, MI_TIME_SCORE_INITS, 1, 2]
+    assert fits.inits == [1, *[MI_TIME_SCORE_INITS] * 3, 1, 2]
     assert MI_TIME_SCORE_INITS > 1
 
 
@@ -243,17 +244,22 @@ def test_budgets_follow_the_problem():
     assert time_score_schedule(above) == "cosine"
     # Without held-out rows a plateau cannot be seen: a fixed, decayed budget.
     assert time_score_schedule(2, validated=False) == "cosine"
-    assert time_score_steps(2, validated=False) < time_score_steps(2)
+    assert time_score_steps(2, 1000, 256, validated=False) < time_score_steps(2, 1000, 256)
     assert time_score_lr(SMALL_DIMENSION) > time_score_lr(above)
+    # Above it the budget is counted in passes over the rows once they are many: the
+    # 2000 steps tuned at up to 32,000 rows stay, twice the rows get more.
+    assert time_score_steps(above, 28800, 256) == time_score_steps(above, 100, 256) == 2000
+    assert time_score_steps(above, 57600, 256) > 2000
+    assert time_score_steps(above, 57600, 512) < time_score_steps(above, 57600, 256)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 2))
     model = TelescopicDensityRatio(bridge="linear", n_intervals=1, random_state=0).fit(
         X, X + 1)
     assert model.ratio_.model.score.layers[0].linear.out_features == 64
-    assert model.n_iter_ <= time_score_steps(2)
+    assert model.n_iter_ <= time_score_steps(2, 180, 256)
     unvalidated = TelescopicDensityRatio(bridge="linear", n_intervals=1, validation_fraction=0,
                                          random_state=0).fit(X, X + 1)
-    assert unvalidated.n_iter_ == time_score_steps(2, validated=False)
+    assert unvalidated.n_iter_ == time_score_steps(2, 200, 256, validated=False)
 
 
 def test_quantile_warp_refuses_a_fitted_flow():
@@ -320,7 +326,7 @@ def test_plateau_schedule_follows_the_problem():
     X = rng.normal(size=(2000, 2))
     shift = TelescopicDensityRatio(bridge="linear", n_intervals=1, random_state=0).fit(X, X + 1)
     patience = PLATEAU_PATIENCE * PLATEAU_CHECK_EVERY
-    assert patience < shift.n_iter_ < time_score_steps(2) / 5
+    assert patience < shift.n_iter_ < time_score_steps(2, 1000, 256) / 5
     X, Y, _ = make_student_t_mi(2000, d=4, df=1.0, random_state=0)
     mi, heavy = mutual_information(X, Y, **SINGLE, return_estimator=True)
     assert heavy.n_iter_ > 2 * shift.n_iter_

@@ -46,24 +46,24 @@ BRIDGE_FLOW_LR = 2e-3
 #: moved sample only) under-fits long paths in high dimension.
 BRIDGE_FLOW_LAYER_SIZES = (VELOCITY_WIDTH,) * VELOCITY_DEPTH
 
-#: Input dimensions up to which the time score is a (64, 64) network trained at
-#: lr 3e-3 for as long as its validation loss falls (the ``"plateau"`` schedule,
-#: at most 10,000 steps); above it, a wider network for 2000 steps at lr 1e-3 with
-#: a cosine decay. In a few dimensions the smaller network fits as well for less,
-#: and over-fitting is slow, so the run can follow the data: a smooth ratio is
-#: learned in a few hundred steps, one with fine structure (two modes, a spiral,
-#: a dependence through a shared scale) takes thousands, and any fixed budget is
-#: too long for the one or too short for the other. In high dimension the network
-#: over-fits within a few thousand steps, and the decay over a fixed budget is
+#: Input dimensions up to which the time score is a (64, 64) network trained at lr 3e-3
+#: for as long as its validation loss falls (the ``"plateau"`` schedule, at most 10,000
+#: steps); above it, a wider network for 2000 steps (more with many rows,
+#: ``LARGE_EPOCHS``) at lr 1e-3 with a cosine decay. In a few dimensions the smaller
+#: network fits as well for less, and over-fitting is slow, so the run can follow the
+#: data: a smooth ratio is learned in a few hundred steps, one with fine structure (two
+#: modes, a spiral, a dependence through a shared scale) takes thousands, and any fixed
+#: budget is too long for the one or too short for the other. In high dimension the
+#: network over-fits within a few thousand steps, and the decay over a fixed budget is
 #: what the Gaussian MI benchmarks were tuned with (``mi_gaussian*.md`` and
-#: ``mi_hard*.md`` in ``benchmarks/results`` hold the measurements behind both).
-#: The line is at 20 features, not 10: on 10+10 Student-t blocks (dependent only
-#: through a shared scale, 5000 rows) the fixed 2000 steps at lr 1e-3 stopped long
-#: before the shared scale was learned (-71% to -82% of the truth), and the small
-#: budget reaches it; on the Gaussian task at 20 features it is as close (both in
-#: ``mi_hard_d20*.md`` and ``mi_gaussian_d20*.md``). At 40 and 80 features it was
-#: no better than the fixed budget on the Gaussian task and stalled near chance in
-#: two seeds of three of a 20+20 Student-t (``benchmarks/FINDINGS.md``).
+#: ``mi_hard*.md`` in ``benchmarks/results`` hold the measurements behind both). The
+#: line is at 20 features, not 10: on 10+10 Student-t blocks (dependent only through a
+#: shared scale, 5000 rows) the fixed 2000 steps at lr 1e-3 stopped long before the
+#: shared scale was learned (-71% to -82% of the truth), and the small budget reaches
+#: it; on the Gaussian task at 20 features it is as close (both in ``mi_hard_d20*.md``
+#: and ``mi_gaussian_d20*.md``). At 40 and 80 features it was no better than the fixed
+#: budget on the Gaussian task and stalled near chance in two seeds of three of a 20+20
+#: Student-t (``benchmarks/FINDINGS.md``).
 SMALL_DIMENSION = 20
 #: Above ``SMALL_DIMENSION``, (128, 128); (256, 256) above ``WIDE_DIMENSION``
 #: features when P has at least ``WIDE_ROWS_PER_FEATURE`` fitting rows per feature.
@@ -78,6 +78,16 @@ SMALL_STEPS_CAP = 10000
 #: Without held-out rows the plateau cannot be seen: the small network gets a
 #: fixed budget with a cosine decay instead.
 SMALL_STEPS_UNVALIDATED = 1000
+#: Above ``SMALL_DIMENSION`` the time score's budget is ``LARGE_STEPS`` steps, or
+#: ``LARGE_EPOCHS`` passes over the fitting rows of P when that is more. The
+#: network over-fits after about ten passes in high dimension, so early stopping
+#: (on held-out rows) ends the run, and the budget must leave it room to: 2000 steps
+#: were tuned at up to 32,000 rows (about 18 passes over 28,800 fitting rows), and at
+#: 64,000 rows they end the decay at 9 passes, before the held-out loss stops falling
+#: (``benchmarks/FINDINGS.md``: at d = 320 the Gaussian MI estimate goes from 36.3 to
+#: 44 nats with 16 passes). With 16 the rule keeps 2000 steps up to 32,000 rows.
+LARGE_STEPS = 2000
+LARGE_EPOCHS = 16
 
 
 #: Up to ``SINGLE_CLASSIFIER_FEATURES`` features (X and Y together), mutual information
@@ -138,20 +148,23 @@ MI_END_TO_END_FEATURES = 10
 
 #: Initialisations of the time score (``TelescopicDensityRatio``'s ``n_init``, the one
 #: with the lowest held-out loss kept) in mutual information above
-#: ``MI_END_TO_END_FEATURES`` and up to ``SMALL_DIMENSION`` features. There, with no
-#: end-to-end loss to pull it off, the time score of a weak dependence sits at a saddle
-#: near chance until early stopping ends the run in some initialisations and not in
-#: others: on 10+10 Student-t blocks with 5 degrees of freedom (0.33 nats, 5000 rows)
-#: four seeds of ten stopped at 0.04-0.08 nats with one initialisation and one of ten
-#: with three (``benchmarks/FINDINGS.md``). Up to 10 features the end-to-end loss does
-#: that work in one training, and three were no closer on the 5+5 Student-t blocks; at
-#: 40, with the small budget, they did not stop the 20+20 blocks from stalling.
+#: ``SINGLE_CLASSIFIER_FEATURES`` and up to ``SMALL_DIMENSION`` features. There the time
+#: score of a weak dependence can sit at a saddle near chance until early stopping ends
+#: the run, in some initialisations and not in others: on 10+10 Student-t blocks with 5
+#: degrees of freedom (0.33 nats, 5000 rows, no end-to-end loss) four seeds of ten
+#: stopped at 0.04-0.08 nats with one initialisation and one of ten with three; on 5+5
+#: blocks (0.17 nats), where the end-to-end loss is on, two of ten stopped at 0.03 and
+#: 0.08 with one and none with three (-11% becomes +8%), while the 5+5 blocks with 1 and
+#: 2 degrees of freedom moved from -12% and +3% to -12% and -3%
+#: (``benchmarks/FINDINGS.md``). Up to 4 features the pilot classifier comes first and
+#: keeps one, as its speed is its point; at 40, with the small budget, three did not
+#: stop the 20+20 blocks from stalling.
 MI_TIME_SCORE_INITS = 3
 
 
 def mi_time_score_inits(n_features: int) -> int:
     """``n_init`` of :func:`mutual_information` for ``n_features`` (X and Y)."""
-    return MI_TIME_SCORE_INITS if MI_END_TO_END_FEATURES < n_features <= SMALL_DIMENSION else 1
+    return MI_TIME_SCORE_INITS if SINGLE_CLASSIFIER_FEATURES < n_features <= SMALL_DIMENSION else 1
 
 
 def mi_end_to_end_weight(n_features: int) -> float:
@@ -175,11 +188,13 @@ def time_score_width(n_features: int, n_rows: int) -> tuple[int, int]:
     return (128, 128)
 
 
-def time_score_steps(n_features: int, validated: bool = True) -> int:
+def time_score_steps(n_features: int, n_rows: int, batch_size: int,
+                     validated: bool = True) -> int:
     """Adam steps of the time score (a cap with the plateau schedule) for ``n_features``
-    inputs, with or without held-out rows."""
+    inputs and ``n_rows`` fitting rows of P drawn ``batch_size`` at a step, with or
+    without held-out rows."""
     if n_features > SMALL_DIMENSION:
-        return 2000
+        return max(LARGE_STEPS, math.ceil(LARGE_EPOCHS * n_rows / batch_size))
     return SMALL_STEPS_CAP if validated else SMALL_STEPS_UNVALIDATED
 
 
