@@ -85,7 +85,7 @@ SMALL_STEPS_UNVALIDATED = 1000
 #: were tuned at up to 32,000 rows (about 18 passes over 28,800 fitting rows), and at
 #: 64,000 rows they end the decay at 9 passes, before the held-out loss stops falling
 #: (``benchmarks/FINDINGS.md``: at d = 320 the Gaussian MI estimate goes from 36.3 to
-#: 44 nats with 16 passes). With 16 the rule keeps 2000 steps up to 32,000 rows.
+#: 44 nats with 16 passes). With 16 the rule keeps 2000 steps up to 32,000 fitting rows.
 LARGE_STEPS = 2000
 LARGE_EPOCHS = 16
 
